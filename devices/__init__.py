@@ -1,0 +1,20 @@
+"""Device models and the machine that wires them (knows the kernel, never the UI)."""
+
+from dmamon.devices import edu as _edu  # noqa: F401  (registers the type)
+from dmamon.devices.base import DEVICE_TYPES, Device, SimHeap, SimObject
+from dmamon.devices.machine import Machine, parse_size
+from dmamon.devices.pci import PciDevice
+from dmamon.devices.props import DeviceSpec, Prop, parse_device_spec
+
+__all__ = [
+    "DEVICE_TYPES",
+    "Device",
+    "DeviceSpec",
+    "Machine",
+    "PciDevice",
+    "Prop",
+    "SimHeap",
+    "SimObject",
+    "parse_device_spec",
+    "parse_size",
+]

@@ -1,0 +1,368 @@
+"""QEMU's ``edu`` teaching device, register-compatible with QEMU 7.2's ``hw/misc/edu.c``.
+
+PCI 1234:11e8 rev 0x10, class 0x00ff, BAR0 = 1 MiB ``edu-mmio``, one MSI vector, INTA.
+Accesses below 0x80 must be 4 bytes and others 4 or 8 (anything else reads all-ones and
+is ignored, QEMU's rule). The factorial runs as a virtual delay (QEMU uses a thread); DMA
+completes ``dma_delay_ns`` after the command (QEMU: 100 ms of the millisecond virtual
+clock). dmamon's extra properties model the scenarios: ``dma_inline`` copies inside the
+command write (e1000e's synchronous doorbell), ``busy_check=off`` drops the RUN-bit write
+filter, ``map_dma`` maps the target at command time and copies at completion time (like
+block AIO).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dmamon.devices import trace_events as ev
+from dmamon.devices.pci import PciDevice
+from dmamon.devices.props import Prop
+from dmamon.devices.regs import RO, WO, Field, Reg, RegisterBank, before_write, on_write
+from dmamon.memory import DmaMapping, MachineHalt, MemoryRegion, MmioOps, declare_fix
+
+if TYPE_CHECKING:
+    from dmamon.devices.machine import Machine
+
+__all__ = ["EDU_BOUNDS", "Edu", "EduRegs"]
+
+FACT_IRQ = 0x00000001
+DMA_IRQ = 0x00000100
+DMA_START = 0x40000
+DMA_SIZE = 4096
+STATUS_COMPUTING = 0x01
+STATUS_IRQFACT = 0x80
+DMA_RUN = 0x1
+DMA_DIR_TO_RAM = 0x2
+DMA_IRQ_EN = 0x4
+ALL_ONES = 0xFFFF_FFFF_FFFF_FFFF
+
+EDU_BOUNDS = declare_fix(
+    "edu-dma-bounds",
+    True,
+    "refuse an edu DMA whose range leaves the 4 KiB device buffer instead of copying past it",
+    "QEMU 2025 'hw/misc/edu: Fix DMA bounds check' (7.2 logs the error and copies anyway)",
+    "edu",
+)
+
+
+class EduRegs(RegisterBank, size=0x100, valid_sizes=(4, 8)):
+    """The edu MMIO registers (docs/specs/edu.rst)."""
+
+    ident = Reg(0x00, access=RO, reset=0x010000ED, doc="identification 0xRRrr00ed")
+    liveness = Reg(0x04, doc="liveness check: reads back the bitwise NOT of the last write")
+    fact = Reg(0x08, doc="factorial: write N, read N! once status.computing clears")
+    status = Reg(
+        0x20,
+        fields=(
+            Field("computing", bit=0, access=RO, doc="factorial computation in progress"),
+            Field("irq_fact", bit=7, doc="raise IRQ 0x1 when the factorial is done"),
+        ),
+        doc="status",
+    )
+    irq_status = Reg(0x24, access=RO, doc="interrupt status: bits that raised the IRQ")
+    irq_raise = Reg(0x60, access=WO, doc="interrupt raise: value OR-ed into irq_status")
+    irq_ack = Reg(0x64, access=WO, doc="interrupt acknowledge: value cleared from irq_status")
+    dma_src = Reg(0x80, width=64, doc="DMA source address")
+    dma_dst = Reg(0x88, width=64, doc="DMA destination address")
+    dma_count = Reg(0x90, width=64, doc="DMA transfer count")
+    dma_cmd = Reg(
+        0x98,
+        width=64,
+        fields=(
+            Field("run", bit=0, doc="start transfer; cleared when done"),
+            Field("to_ram", bit=1, doc="direction: 0 RAM -> edu, 1 edu -> RAM"),
+            Field("irq", bit=2, doc="raise IRQ 0x100 when done"),
+        ),
+        doc="DMA command",
+    )
+
+
+class Edu(PciDevice, type_name="edu"):
+    """QEMU's educational PCI device."""
+
+    description = "QEMU's educational PCI device: MMIO registers, factorial, IRQ, DMA"
+    vendor_id = 0x1234
+    device_id = 0x11E8
+    revision = 0x10
+    class_id = 0x00FF  # PCI_CLASS_OTHERS
+    interrupt_pin = 1
+    register_banks = (EduRegs,)
+    props = (
+        Prop("dma_mask", "uint", (1 << 28) - 1, "DMA address mask (QEMU's default: 28 bits)"),
+        Prop("dma_delay_ns", "uint", 100_000_000, "virtual time from command to DMA (100 ms)"),
+        Prop("fact_delay_ns", "uint", 1000, "virtual time a factorial takes"),
+        Prop("dma_inline", "bool", False, "copy inside the command write, not from a timer"),
+        Prop("busy_check", "bool", True, "ignore DMA register writes while RUN is set"),
+        Prop("map_dma", "bool", False, "map the DMA target at command time, copy at completion"),
+    )
+
+    def __init__(self, machine: Machine, name: str, props: dict[str, int | bool | str]) -> None:
+        super().__init__(machine, name, props)
+        self.regs = EduRegs(self)
+        self.dma_buf = bytearray(DMA_SIZE)
+        self._mapping: DmaMapping | None = None
+        self.mmio = MemoryRegion.io_region(
+            "edu-mmio",
+            1 << 20,
+            MmioOps(
+                read=self._mmio_read,
+                write=self._mmio_write,
+                valid_min=4,
+                valid_max=8,
+                impl_min=4,
+                impl_max=8,
+            ),
+            owner=self,
+        )
+        self.init_msi(1, is_64=True)
+        self.register_bar(0, self.mmio)
+        self.dma_timer = self.new_timer("dma", self._dma_timer, guarded=True)
+        self.fact_timer = self.new_timer("fact", self._fact_done, guarded=True)
+
+    def banks(self) -> dict[str, RegisterBank]:
+        return {"regs": self.regs}
+
+    def reset(self) -> None:
+        super().reset()
+        self.regs.reset()
+        self.dma_buf[:] = bytes(DMA_SIZE)
+        self._mapping = None
+
+    @property
+    def _dma_mask(self) -> int:
+        v = self.prop_values["dma_mask"]
+        assert isinstance(v, int)
+        return v
+
+    def _flag(self, name: str) -> bool:
+        return bool(self.prop_values[name])
+
+    # -- MMIO (edu_mmio_read / edu_mmio_write) ---------------------------------------------
+
+    def _mmio_read(self, off: int, size: int) -> int:
+        if off < 0x80 and size != 4:
+            return ALL_ONES
+        info = EduRegs.lookup(off)
+        if info is None or info.offset != off or info.access is WO:
+            return ALL_ONES  # no case in QEMU's switch: ~0
+        return self.regs.read(off, info.size)
+
+    def _mmio_write(self, off: int, val: int, size: int) -> None:
+        if off < 0x80 and size != 4:
+            return
+        info = EduRegs.lookup(off)
+        if info is None or info.offset != off or off in (0x00, 0x24):
+            return
+        # QEMU stores the whole access value: a 4-byte write to 0x80 clears the high half.
+        self.regs.write(off, val & ((1 << info.width) - 1), info.size)
+
+    # -- registers -------------------------------------------------------------------------
+
+    @before_write("liveness")
+    def _liveness(self, old: int, new: int) -> int | None:
+        return ~new & 0xFFFFFFFF
+
+    @before_write("fact")
+    def _fact_write(self, old: int, new: int) -> int | None:
+        if self.regs.peek("status") & STATUS_COMPUTING:
+            return None
+        return new
+
+    @on_write("fact")
+    def _fact_start(self, old: int, new: int) -> None:
+        if self.regs.peek("status") & STATUS_COMPUTING:
+            return
+        self.regs.poke("status", self.regs.peek("status") | STATUS_COMPUTING)
+        delay = self.prop_values["fact_delay_ns"]
+        assert isinstance(delay, int)
+        self.fact_timer.mod_in(delay)
+
+    def _fact_done(self) -> None:
+        n = self.regs.peek("fact")
+        ret = 1
+        for k in range(n, 0, -1):  # uint32 arithmetic as in QEMU
+            ret = (ret * k) & 0xFFFFFFFF
+            if ret == 0:
+                break
+            self.engine.tick(1, "edu factorial")
+        self.regs.poke("fact", ret)
+        status = self.regs.peek("status") & ~STATUS_COMPUTING
+        self.regs.poke("status", status)
+        self.tracer.emit(ev.edu_fact_done, dev=self.name, n=n, result=ret)
+        if status & STATUS_IRQFACT:
+            self.raise_irq(FACT_IRQ)
+
+    @on_write("irq_raise")
+    def _irq_raise(self, old: int, new: int) -> None:
+        self.raise_irq(new)
+
+    @on_write("irq_ack")
+    def _irq_ack(self, old: int, new: int) -> None:
+        self.lower_irq(new)
+
+    def _dma_busy(self) -> bool:
+        return bool(self.regs.peek("dma_cmd") & DMA_RUN) and self._flag("busy_check")
+
+    @before_write("dma_src")
+    def _src_write(self, old: int, new: int) -> int | None:
+        return None if self._dma_busy() else new
+
+    @before_write("dma_dst")
+    def _dst_write(self, old: int, new: int) -> int | None:
+        return None if self._dma_busy() else new
+
+    @before_write("dma_count")
+    def _count_write(self, old: int, new: int) -> int | None:
+        return None if self._dma_busy() else new
+
+    @before_write("dma_cmd")
+    def _cmd_write(self, old: int, new: int) -> int | None:
+        if not new & DMA_RUN:
+            return None  # QEMU: a command without RUN is ignored entirely
+        if old & DMA_RUN and self._flag("busy_check"):
+            return None
+        return new
+
+    @on_write("dma_cmd")
+    def _cmd_written(self, old: int, new: int) -> None:
+        self._dma_begin()
+        if self._flag("dma_inline"):
+            self._dma_timer()
+            return
+        delay = self.prop_values["dma_delay_ns"]
+        assert isinstance(delay, int)
+        # QEMU: timer_mod(qemu_clock_get_ms(VIRTUAL) + 100) on a millisecond timer.
+        now = self.engine.clock.now_ns
+        self.dma_timer.mod((now // 1_000_000) * 1_000_000 + delay)
+
+    # -- interrupts ------------------------------------------------------------------------
+
+    def raise_irq(self, val: int) -> None:
+        """edu_raise_irq: OR into irq_status and signal (MSI if enabled, else INTx)."""
+        status = self.regs.peek("irq_status") | (val & 0xFFFFFFFF)
+        self.regs.poke("irq_status", status)
+        if status:
+            if self.msi_enabled:
+                self.msi_notify(0)
+            else:
+                self.set_irq(1)
+
+    def lower_irq(self, val: int) -> None:
+        """edu_lower_irq: clear bits; drop INTx when none are left."""
+        status = self.regs.peek("irq_status") & ~val & 0xFFFFFFFF
+        self.regs.poke("irq_status", status)
+        if not status and not self.msi_enabled:
+            self.set_irq(0)
+
+    # -- DMA -------------------------------------------------------------------------------
+
+    def _range(self, start: int, count: int) -> bool:
+        """edu_check_range: log (guest_errors) a transfer outside the device buffer."""
+        end = start + count
+        buf_end = DMA_START + DMA_SIZE
+        if end >= start and start >= DMA_START and end <= buf_end:
+            return True
+        self.guest_error(
+            f"EDU: DMA range 0x{start:016x}-0x{(end - 1) & ALL_ONES:016x} out of bounds "
+            f"(0x{DMA_START:016x}-0x{buf_end - 1:016x})!"
+        )
+        return False
+
+    def _clamp(self, addr: int) -> int:
+        res = addr & self._dma_mask
+        if res != addr:
+            self.guest_error(f"EDU: clamping DMA 0x{addr:016x} to 0x{res:016x}!")
+        return res
+
+    def _dma_begin(self) -> None:
+        """With ``map_dma``: map the bus-side buffer now, as block AIO maps at submit."""
+        if not self._flag("map_dma") or self.dma is None:
+            return
+        cmd = self.regs.peek("dma_cmd")
+        to_ram = bool(cmd & DMA_DIR_TO_RAM)
+        bus_addr = self.regs.peek("dma_dst" if to_ram else "dma_src") & self._dma_mask
+        count = self.regs.peek("dma_count")
+        _, self._mapping = self.dma.map(bus_addr, count, to_ram)
+
+    def _dma_timer(self) -> None:
+        """edu_dma_timer: do the copy, clear RUN, raise IRQ 0x100 if asked."""
+        cmd = self.regs.peek("dma_cmd")
+        if not cmd & DMA_RUN:
+            return
+        assert self.dma is not None
+        r = self.regs
+        count = r.peek("dma_count")
+        to_ram = bool(cmd & DMA_DIR_TO_RAM)
+        direction = "edu->ram" if to_ram else "ram->edu"
+        self.tracer.emit(
+            ev.edu_dma_start,
+            dev=self.name,
+            dir=direction,
+            src=r.peek("dma_src"),
+            dst=r.peek("dma_dst"),
+            count=count,
+        )
+        result = "skipped"
+        if to_ram:
+            src = r.peek("dma_src")
+            in_range = self._range(src, count)
+            if in_range or not self.engine.fixes[EDU_BOUNDS]:
+                self._out_of_bounds(in_range, src, count, "read")
+                data = bytes(self.dma_buf[src - DMA_START : src - DMA_START + count])
+                dst = self._clamp(r.peek("dma_dst"))
+                result = self._dma_out(dst, data)
+        else:
+            dst = r.peek("dma_dst")
+            in_range = self._range(dst, count)
+            if in_range or not self.engine.fixes[EDU_BOUNDS]:
+                self._out_of_bounds(in_range, dst, count, "write")
+                src = self._clamp(r.peek("dma_src"))
+                result = self._dma_in(src, dst - DMA_START, count)
+        r.poke("dma_cmd", r.peek("dma_cmd") & ~DMA_RUN)
+        self.tracer.emit(ev.edu_dma_done, dev=self.name, dir=direction, count=count, result=result)
+        if cmd & DMA_IRQ_EN:
+            self.raise_irq(DMA_IRQ)
+
+    def _out_of_bounds(self, in_range: bool, start: int, count: int, op: str) -> None:
+        if in_range:
+            return
+        # QEMU 7.2 copies past dma_buf[] into the rest of EduState and beyond.
+        raise MachineHalt(
+            "crashed",
+            f"SIM-OOB: {self.name} DMA {op} of {count:#x} bytes at device offset "
+            f"{start - DMA_START:#x} leaves dma_buf[{DMA_SIZE:#x}] (QEMU 7.2 corrupts its "
+            "own heap here; fix edu-dma-bounds refuses the transfer)",
+        )
+
+    def _dma_out(self, dst: int, data: bytes) -> str:
+        assert self.dma is not None
+        m = self._mapping
+        if m is not None:
+            self._mapping = None
+            m.write(0, data)
+            self.dma.unmap(m, len(data))
+            return "OK (mapped)"
+        return self.dma.write(dst, data).result.qemu_name()
+
+    def _dma_in(self, src: int, buf_off: int, count: int) -> str:
+        assert self.dma is not None
+        m = self._mapping
+        if m is not None:
+            self._mapping = None
+            data = m.read(0, count)
+            self.dma.unmap(m, 0)
+            self.dma_buf[buf_off : buf_off + len(data)] = data
+            return "OK (mapped)"
+        res = self.dma.read(src, count)
+        # QEMU's edu ignores the MemTxResult: failed pieces land as zeros.
+        self.dma_buf[buf_off : buf_off + count] = res.data
+        return res.result.qemu_name()
+
+    def status_lines(self) -> list[str]:
+        cmd = self.regs.peek("dma_cmd")
+        lines = [
+            f"irq_status={self.regs.peek('irq_status'):#x} intx={self.irq_level} "
+            f"msi={'on' if self.msi_enabled else 'off'}",
+            f"dma: cmd={cmd:#x} pending={'yes' if self.dma_timer.pending else 'no'}",
+        ]
+        return lines

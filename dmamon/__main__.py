@@ -1,0 +1,5 @@
+"""``python -m dmamon``."""
+
+from dmamon.cli import main
+
+main()

@@ -1,0 +1,58 @@
+"""The machine kernel: transactions, regions, address spaces, DMA, IOMMU interface,
+virtual clock and trace. Knows no device and no user interface."""
+
+from dmamon.memory.address_space import AccessOutcome, AddressSpace, MappedRange
+from dmamon.memory.clock import BottomHalf, Timer, VirtualClock
+from dmamon.memory.dma import DmaMapping, DmaPort, DmaResult, DmaTracker
+from dmamon.memory.engine import Engine
+from dmamon.memory.errors import ConfigError, MachineHalt
+from dmamon.memory.fixes import Fixes, FixSwitch, all_fixes, declare_fix
+from dmamon.memory.flatview import FlatRange, FlatView
+from dmamon.memory.iommu import IOMMUFault, IOMMUPerm, IOMMUTLBEntry, IOMMUTranslator
+from dmamon.memory.reentrancy import BH_GUARD, REENTRANCY_GUARD, MemReentrancyGuard
+from dmamon.memory.region import MemoryRegion, MmioOps, RegionKind, RegionOwner, transaction
+from dmamon.memory.trace import LOG_ITEMS, TraceEvent, Tracer, TraceRecord, all_events
+from dmamon.memory.txn import UNSPECIFIED, MemTxAttrs, MemTxResult, format_bdf
+
+__all__ = [
+    "BH_GUARD",
+    "LOG_ITEMS",
+    "REENTRANCY_GUARD",
+    "UNSPECIFIED",
+    "AccessOutcome",
+    "AddressSpace",
+    "BottomHalf",
+    "ConfigError",
+    "DmaMapping",
+    "DmaPort",
+    "DmaResult",
+    "DmaTracker",
+    "Engine",
+    "FixSwitch",
+    "Fixes",
+    "FlatRange",
+    "FlatView",
+    "IOMMUFault",
+    "IOMMUPerm",
+    "IOMMUTLBEntry",
+    "IOMMUTranslator",
+    "MachineHalt",
+    "MappedRange",
+    "MemReentrancyGuard",
+    "MemTxAttrs",
+    "MemTxResult",
+    "MemoryRegion",
+    "MmioOps",
+    "RegionKind",
+    "RegionOwner",
+    "Timer",
+    "TraceEvent",
+    "TraceRecord",
+    "Tracer",
+    "VirtualClock",
+    "all_events",
+    "all_fixes",
+    "declare_fix",
+    "format_bdf",
+    "transaction",
+]

@@ -1,0 +1,556 @@
+"""Address spaces: a root region seen by the CPU or by one device (QEMU ``AddressSpace``).
+
+Reads and writes walk the flat view; RAM is copied directly, I/O regions are dispatched
+through their :class:`~dmamon.memory.region.MmioOps` with QEMU 7.2's splitting
+(``memory_access_size``) and widening (``access_with_adjusted_size``) rules, IOMMU
+windows are translated per access. Every refused access is a result value plus, when the
+``guest_errors`` item is on, QEMU's exact log line.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dmamon.memory import trace_events as ev
+from dmamon.memory.errors import MachineHalt, describe_frame
+from dmamon.memory.flatview import FlatRange, FlatView
+from dmamon.memory.iommu import IOMMUFault, IOMMUPerm, IOMMUTLBEntry
+from dmamon.memory.reentrancy import REENTRANCY_GUARD
+from dmamon.memory.region import MemoryRegion, RegionKind, _Topology
+from dmamon.memory.txn import UNSPECIFIED, MemTxAttrs, MemTxResult
+
+if TYPE_CHECKING:
+    from dmamon.memory.engine import Engine
+
+__all__ = ["AccessOutcome", "AddressSpace", "MappedRange"]
+
+ADDR_END = 1 << 64
+_OK = MemTxResult.OK
+_DECODE = MemTxResult.DECODE_ERROR
+_ACCESS = MemTxResult.ACCESS_ERROR
+_ERROR = MemTxResult.ERROR
+_UNPACK = {
+    1: struct.Struct("<B"),
+    2: struct.Struct("<H"),
+    4: struct.Struct("<I"),
+    8: struct.Struct("<Q"),
+}
+_MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
+_U64 = 0xFFFF_FFFF_FFFF_FFFF
+BOUNCE_SIZE = 4096  # QEMU bounces at most one target page at a time
+
+
+@dataclass(slots=True)
+class AccessOutcome:
+    """What happened to a multi-byte access.
+
+    Attributes:
+        result: OR of the results of every piece.
+        fail_addr: first address whose piece failed, or None.
+        fault: the first IOMMU fault met, or None.
+    """
+
+    result: MemTxResult
+    fail_addr: int | None = None
+    fault: IOMMUFault | None = None
+
+    def add(self, r: MemTxResult, addr: int, fault: IOMMUFault | None = None) -> None:
+        """Fold one piece's result in."""
+        if r:
+            self.result |= r
+            if self.fail_addr is None:
+                self.fail_addr = addr
+        if fault is not None and self.fault is None:
+            self.fault = fault
+
+
+@dataclass(slots=True)
+class MappedRange:
+    """A live ``map`` of guest memory (QEMU ``address_space_map``).
+
+    ``view`` is the host memory itself for RAM or a bounce buffer for anything else; a
+    bounce buffer is written back by :meth:`AddressSpace.unmap` for writes.
+    """
+
+    addr: int
+    length: int
+    is_write: bool
+    view: memoryview
+    bounce: bool
+    attrs: MemTxAttrs
+    translation: IOMMUTLBEntry | None
+
+
+class AddressSpace:
+    """A view of memory from one initiator.
+
+    Args:
+        name: QEMU's name (``memory``, ``I/O``, or the device's name).
+        root: the root region (None: nothing is mapped).
+        engine: the machine's execution context (tracer, fixes, activations).
+    """
+
+    def __init__(self, name: str, root: MemoryRegion | None, engine: Engine) -> None:
+        self.name = name
+        self.root = root
+        self.engine = engine
+        self._view: FlatView | None = None
+        self._gen = -1
+        self._last: FlatRange | None = None
+        self._bounce_in_use = False
+
+    # -- flat view -------------------------------------------------------------------------
+
+    @property
+    def flatview(self) -> FlatView:
+        """The current flat view, re-rendered after a topology change."""
+        if self._gen != _Topology.generation or self._view is None:
+            self._view = FlatView(self.root)
+            self._gen = _Topology.generation
+            self._last = None
+        return self._view
+
+    def lookup(self, addr: int) -> FlatRange | None:
+        """The flat range serving ``addr``, or None."""
+        return self.flatview.lookup(addr)
+
+    # -- bulk access -----------------------------------------------------------------------
+
+    def read(
+        self, addr: int, size: int, attrs: MemTxAttrs = UNSPECIFIED
+    ) -> tuple[MemTxResult, bytes]:
+        """Read ``size`` bytes; failed pieces read as zeros (QEMU's unassigned value)."""
+        buf = bytearray(size)
+        out = self.access(addr, memoryview(buf), False, attrs)
+        return out.result, bytes(buf)
+
+    def write(self, addr: int, data: bytes, attrs: MemTxAttrs = UNSPECIFIED) -> MemTxResult:
+        """Write bytes; failed pieces are dropped."""
+        return self.access(addr, memoryview(bytearray(data)), True, attrs).result
+
+    def access(
+        self, addr: int, buf: memoryview, is_write: bool, attrs: MemTxAttrs = UNSPECIFIED
+    ) -> AccessOutcome:
+        """Read into or write from ``buf``, piece by piece (QEMU ``flatview_read/write``).
+
+        Every piece is attempted even after a failure, and the results are OR-ed.
+        """
+        fv = self.flatview
+        out = AccessOutcome(_OK)
+        n = len(buf)
+        pos = 0
+        while pos < n:
+            a = addr + pos
+            remaining = n - pos
+            if a >= ADDR_END:
+                a &= ADDR_END - 1  # the bus wraps, as QEMU's hwaddr does
+            fr = fv.lookup(a)
+            if fr is None:
+                ln = self._unassigned(a, buf[pos:], is_write, out)
+            else:
+                mr = fr.region
+                off = fr.offset_in_region + (a - fr.start)
+                ram = mr.ram
+                if ram is not None:
+                    # Only RAM is clipped at the range end (address_space_translate_internal).
+                    ln = min(remaining, fr.end - a)
+                    if is_write:
+                        if not fr.readonly:
+                            ram[off : off + ln] = buf[pos : pos + ln]
+                    else:
+                        buf[pos : pos + ln] = ram[off : off + ln]
+                elif mr.kind is RegionKind.IOMMU:
+                    ln = min(remaining, fr.end - a)
+                    self._iommu_access(mr, off, buf[pos : pos + ln], is_write, attrs, out, a)
+                else:
+                    # An I/O access goes whole to the region at its first byte, in pieces
+                    # of the widest size the region allows (QEMU flatview_read_continue).
+                    ln = _access_size(mr, remaining, off)
+                    self._io_piece(mr, off, buf[pos : pos + ln], is_write, attrs, out, a)
+            pos += ln
+        return out
+
+    # -- fixed width -----------------------------------------------------------------------
+
+    def load(
+        self, addr: int, size: int, attrs: MemTxAttrs = UNSPECIFIED
+    ) -> tuple[MemTxResult, int]:
+        """One ``size``-byte little-endian load (1, 2, 4 or 8), as qtest's ``readl``."""
+        if self._gen != _Topology.generation:
+            self.flatview  # noqa: B018 - refresh
+        fr = self._last
+        if fr is None or not (fr.start <= addr and addr + size <= fr.end):
+            assert self._view is not None
+            fr = self._view.lookup(addr)
+            if fr is None or addr + size > fr.end:
+                res, data = self.read(addr, size, attrs)
+                return res, int.from_bytes(data, "little")
+            self._last = fr
+        mr = fr.region
+        ram = mr.ram
+        if ram is not None:
+            return _OK, _UNPACK[size].unpack_from(ram, fr.offset_in_region + addr - fr.start)[0]
+        if mr.kind is RegionKind.IO and size in _MASK:
+            off = fr.offset_in_region + addr - fr.start
+            assert mr.ops is not None
+            if _access_size(mr, size, off) == size:
+                return self.dispatch_read(mr, off, size, attrs)
+        res, data = self.read(addr, size, attrs)
+        return res, int.from_bytes(data, "little")
+
+    def store(
+        self, addr: int, size: int, value: int, attrs: MemTxAttrs = UNSPECIFIED
+    ) -> MemTxResult:
+        """One ``size``-byte little-endian store; the value is truncated to the width."""
+        value &= _MASK[size]
+        if self._gen != _Topology.generation:
+            self.flatview  # noqa: B018 - refresh
+        fr = self._last
+        if fr is None or not (fr.start <= addr and addr + size <= fr.end):
+            assert self._view is not None
+            fr = self._view.lookup(addr)
+            if fr is None or addr + size > fr.end:
+                return self.write(addr, value.to_bytes(size, "little"), attrs)
+            self._last = fr
+        mr = fr.region
+        ram = mr.ram
+        if ram is not None:
+            if not fr.readonly:
+                _UNPACK[size].pack_into(ram, fr.offset_in_region + addr - fr.start, value)
+            return _OK
+        if mr.kind is RegionKind.IO:
+            off = fr.offset_in_region + addr - fr.start
+            if _access_size(mr, size, off) == size:
+                return self.dispatch_write(mr, off, value, size, attrs)
+        return self.write(addr, value.to_bytes(size, "little"), attrs)
+
+    # -- map / unmap -----------------------------------------------------------------------
+
+    def map(
+        self, addr: int, length: int, is_write: bool, attrs: MemTxAttrs = UNSPECIFIED
+    ) -> tuple[MemTxResult, MappedRange | None, IOMMUFault | None]:
+        """Map guest memory for direct access (QEMU ``address_space_map``).
+
+        RAM is mapped directly, possibly shorter than asked where the RAM ends; anything
+        else goes through the single bounce buffer (at most one page, one user at a time:
+        a second bounce map fails as QEMU's returns NULL).
+
+        Returns:
+            ``(result, mapping or None, fault or None)``.
+        """
+        if length <= 0:
+            return _ERROR, None, None
+        target, taddr, ln, entry, res, fault = self.translate(addr, length, is_write, attrs)
+        if target is None:
+            return res, None, fault
+        fr = target.lookup(taddr)
+        if fr is not None and fr.region.ram is not None and not (is_write and fr.readonly):
+            ram = fr.region.ram
+            off = fr.offset_in_region + taddr - fr.start
+            ln = min(ln, fr.end - taddr)
+            view = memoryview(ram)[off : off + ln]
+            return _OK, MappedRange(addr, ln, is_write, view, False, attrs, entry), None
+        if self._bounce_in_use:
+            return _ERROR, None, None
+        ln = min(ln, BOUNCE_SIZE)
+        buf = bytearray(ln)
+        result = _OK
+        if not is_write:
+            result = self.access(addr, memoryview(buf), False, attrs).result
+        self._bounce_in_use = True
+        return result, MappedRange(addr, ln, is_write, memoryview(buf), True, attrs, entry), None
+
+    def unmap(self, m: MappedRange, access_len: int) -> MemTxResult:
+        """Release a mapping; a bounce buffer is written back for writes (QEMU)."""
+        result = _OK
+        if m.bounce:
+            if m.is_write and access_len > 0:
+                data = m.view[: min(access_len, m.length)]
+                result = self.access(m.addr, memoryview(bytearray(data)), True, m.attrs).result
+            self._bounce_in_use = False
+        return result
+
+    def translate(
+        self, addr: int, length: int, is_write: bool, attrs: MemTxAttrs = UNSPECIFIED
+    ) -> tuple[AddressSpace | None, int, int, IOMMUTLBEntry | None, MemTxResult, IOMMUFault | None]:
+        """Follow IOMMU windows down to the address space and address that serve ``addr``.
+
+        Returns:
+            ``(target_as, target_addr, contiguous_length, last_translation, result, fault)``;
+            ``target_as`` is None when a translation was refused.
+        """
+        space: AddressSpace = self
+        entry: IOMMUTLBEntry | None = None
+        for _ in range(8):  # IOMMUs can nest, but not forever
+            fr = space.lookup(addr)
+            if fr is None or fr.region.kind is not RegionKind.IOMMU:
+                if fr is not None:
+                    length = min(length, fr.end - addr)
+                return space, addr, length, entry, _OK, None
+            mr = fr.region
+            off = fr.offset_in_region + addr - fr.start
+            assert mr.iommu is not None
+            perm = IOMMUPerm.WO if is_write else IOMMUPerm.RO
+            entry = mr.iommu.translate(off, perm, attrs)
+            if not (entry.perm & perm) or entry.target_as is None:
+                return None, addr, length, entry, _DECODE, entry.fault
+            length = min(length, (entry.addr_mask | off) - off + 1)
+            addr = (entry.translated_addr & ~entry.addr_mask) | (off & entry.addr_mask)
+            space = entry.target_as
+        return None, addr, length, entry, _DECODE, None
+
+    # -- pieces ----------------------------------------------------------------------------
+
+    def _unassigned(self, addr: int, buf: memoryview, is_write: bool, out: AccessOutcome) -> int:
+        """Nothing is mapped: QEMU's nameless unassigned region refuses the access. One
+        piece of at most 4 aligned bytes (its ops leave max_access_size 0 -> 4).
+
+        Returns:
+            The piece's length.
+        """
+        sz = _pow2floor(min(len(buf), 4, (addr & -addr) or 4))
+        tracer = self.engine.tracer
+        if "guest_errors" in tracer.log_items:
+            tracer.log(
+                "guest_errors",
+                f"Invalid {'write' if is_write else 'read'} at addr 0x{addr & _U64:X}, "
+                f"size {sz}, region '(null)', reason: rejected",
+            )
+        if not is_write:
+            buf[0:sz] = bytes(sz)
+        out.add(_DECODE, addr)
+        return sz
+
+    def _iommu_access(
+        self,
+        mr: MemoryRegion,
+        off: int,
+        buf: memoryview,
+        is_write: bool,
+        attrs: MemTxAttrs,
+        out: AccessOutcome,
+        abs_addr: int,
+    ) -> None:
+        assert mr.iommu is not None
+        perm = IOMMUPerm.WO if is_write else IOMMUPerm.RO
+        pos = 0
+        n = len(buf)
+        while pos < n:
+            iova = off + pos
+            entry = mr.iommu.translate(iova, perm, attrs)
+            ln = min(n - pos, (entry.addr_mask | iova) - iova + 1)
+            if not (entry.perm & perm) or entry.target_as is None:
+                # QEMU: a denied translation goes to the unassigned region.
+                p = 0
+                while p < ln:
+                    p += self._unassigned(iova + p, buf[pos + p : pos + ln], is_write, out)
+                if entry.fault is not None and out.fault is None:
+                    out.fault = entry.fault
+            else:
+                taddr = (entry.translated_addr & ~entry.addr_mask) | (iova & entry.addr_mask)
+                sub = entry.target_as.access(taddr, buf[pos : pos + ln], is_write, attrs)
+                if sub.result:
+                    out.add(sub.result, abs_addr + pos, sub.fault)
+            pos += ln
+
+    def _io_piece(
+        self,
+        mr: MemoryRegion,
+        off: int,
+        buf: memoryview,
+        is_write: bool,
+        attrs: MemTxAttrs,
+        out: AccessOutcome,
+        abs_addr: int,
+    ) -> None:
+        sz = len(buf)
+        if is_write:
+            r = self.dispatch_write(mr, off, int.from_bytes(buf, "little"), sz, attrs)
+        else:
+            r, val = self.dispatch_read(mr, off, sz, attrs)
+            buf[0:sz] = (val & _MASK[sz]).to_bytes(sz, "little")
+        if r:
+            out.add(r, abs_addr)
+
+    # -- dispatch (QEMU memory_region_dispatch_read/write) ---------------------------------
+
+    def _valid(
+        self, mr: MemoryRegion, off: int, size: int, is_write: bool, attrs: MemTxAttrs
+    ) -> bool:
+        ops = mr.ops
+        assert ops is not None
+        if ops.accepts is not None and not ops.accepts(off, size, is_write, attrs):
+            reason = "rejected"
+        elif not ops.valid_unaligned and off & (size - 1):
+            reason = "unaligned"
+        elif ops.valid_max and (size > ops.valid_max or size < ops.valid_min):
+            reason = f"invalid size (min:{ops.valid_min} max:{ops.valid_max})"
+        else:
+            return True
+        self.engine.tracer.log(
+            "guest_errors",
+            f"Invalid {'write' if is_write else 'read'} at addr 0x{off:X}, size {size}, "
+            f"region '{mr.name}', reason: {reason}",
+        )
+        return False
+
+    def dispatch_read(
+        self, mr: MemoryRegion, off: int, size: int, attrs: MemTxAttrs = UNSPECIFIED
+    ) -> tuple[MemTxResult, int]:
+        """One read of ``size`` bytes at ``off`` inside I/O region ``mr``."""
+        if not self._valid(mr, off, size, False, attrs):
+            return _DECODE, 0
+        engine = self.engine
+        if engine.active:
+            return self._guarded(mr, off, size, None, attrs)
+        engine.active = 1
+        engine.steps = 0
+        try:
+            return self._guarded(mr, off, size, None, attrs)
+        except MachineHalt as h:
+            engine.halted(h)
+            return _ERROR, 0
+        finally:
+            engine.active = 0
+            engine.io_chain.clear()
+
+    def dispatch_write(
+        self, mr: MemoryRegion, off: int, value: int, size: int, attrs: MemTxAttrs = UNSPECIFIED
+    ) -> MemTxResult:
+        """One write of ``size`` bytes at ``off`` inside I/O region ``mr``."""
+        if not self._valid(mr, off, size, True, attrs):
+            return _DECODE
+        engine = self.engine
+        if engine.active:
+            return self._guarded(mr, off, size, value, attrs)[0]
+        engine.active = 1
+        engine.steps = 0
+        try:
+            return self._guarded(mr, off, size, value, attrs)[0]
+        except MachineHalt as h:
+            engine.halted(h)
+            return _ERROR
+        finally:
+            engine.active = 0
+            engine.io_chain.clear()
+
+    def _guarded(
+        self, mr: MemoryRegion, off: int, size: int, value: int | None, attrs: MemTxAttrs
+    ) -> tuple[MemTxResult, int]:
+        """The re-entrancy guard and nesting depth around one adjusted access."""
+        owner = mr.owner
+        guard = None
+        engine = self.engine
+        if owner is not None and not mr.disable_reentrancy_guard:
+            g = owner.guard
+            if g.engaged_in_io:
+                if engine.fixes[REENTRANCY_GUARD]:
+                    # QEMU 8.1 access_with_adjusted_size: warn_report_once + ACCESS_ERROR.
+                    engine.tracer.warn_once(
+                        f"reentrancy:{mr.id}",
+                        f"Blocked re-entrant IO on MemoryRegion: {mr.name} at addr: 0x{off:X}",
+                    )
+                    return _ACCESS, 0
+            else:
+                g.engaged_in_io = True
+                guard = g
+        chain = engine.io_chain
+        chain.append((owner.name if owner is not None else "-", mr.name, off, value, size))
+        if len(chain) > engine.max_io_depth:
+            raise MachineHalt(
+                "crashed",
+                f"stack overflow: {len(chain)} nested MMIO dispatches into {chain[-1][0]} "
+                "(QEMU dies here with SIGSEGV: the handler recursed until the stack ran out)",
+                tuple(f"  #{i} {describe_frame(f)}" for i, f in enumerate(chain)),
+            )
+        try:
+            if value is None:
+                return self._adjusted_read(mr, off, size, attrs)
+            return self._adjusted_write(mr, off, value, size, attrs), 0
+        finally:
+            if guard is not None:
+                guard.engaged_in_io = False
+            if chain:
+                chain.pop()
+
+    def _adjusted_read(
+        self, mr: MemoryRegion, off: int, size: int, attrs: MemTxAttrs
+    ) -> tuple[MemTxResult, int]:
+        ops = mr.ops
+        assert ops is not None
+        amin = ops.impl_min or 1
+        amax = ops.impl_max or 4
+        asz = max(min(size, amax), amin)
+        tracer = self.engine.tracer
+        traced = ev.memory_region_ops_read in tracer.enabled
+        if asz == size and ops.read_with_attrs is None and not traced:
+            return _OK, ops.read(off, size) & _MASK[size]
+        mask = _MASK[asz]
+        value = 0
+        result = _OK
+        for i in range(0, size, asz):
+            if ops.read_with_attrs is not None:
+                r, tmp = ops.read_with_attrs(off + i, asz, attrs)
+                result |= r
+            else:
+                tmp = ops.read(off + i, asz)
+            if traced:
+                tracer.emit(
+                    ev.memory_region_ops_read,
+                    cpu=-1,
+                    mr=mr.id,
+                    addr=mr.absolute_address() + off + i,
+                    value=tmp & _U64,
+                    size=asz,
+                    name=mr.name,
+                )
+            value |= (tmp & mask) << (i * 8)
+        return result, value & _MASK[size]
+
+    def _adjusted_write(
+        self, mr: MemoryRegion, off: int, value: int, size: int, attrs: MemTxAttrs
+    ) -> MemTxResult:
+        ops = mr.ops
+        assert ops is not None
+        amin = ops.impl_min or 1
+        amax = ops.impl_max or 4
+        asz = max(min(size, amax), amin)
+        mask = _MASK[asz]
+        tracer = self.engine.tracer
+        traced = ev.memory_region_ops_write in tracer.enabled
+        result = _OK
+        for i in range(0, size, asz):
+            tmp = (value >> (i * 8)) & mask
+            if traced:
+                tracer.emit(
+                    ev.memory_region_ops_write,
+                    cpu=-1,
+                    mr=mr.id,
+                    addr=mr.absolute_address() + off + i,
+                    value=tmp,
+                    size=asz,
+                    name=mr.name,
+                )
+            if ops.write_with_attrs is not None:
+                result |= ops.write_with_attrs(off + i, tmp, asz, attrs)
+            else:
+                ops.write(off + i, tmp, asz)
+        return result
+
+
+def _pow2floor(n: int) -> int:
+    return 1 << (n.bit_length() - 1)
+
+
+def _access_size(mr: MemoryRegion, length: int, off: int) -> int:
+    """QEMU 7.2 ``memory_access_size``: the widest access the region allows here."""
+    ops = mr.ops
+    assert ops is not None
+    amax = ops.valid_max or 4
+    if not ops.impl_unaligned:
+        align = off & -off
+        if align and align < amax:
+            amax = align
+    return _pow2floor(min(length, amax))

@@ -115,6 +115,7 @@ class Device:
         self.machine = machine
         self.name = name
         self.prop_values = props
+        self.qdev_id = name  # QEMU's id= ("" when the user gave none)
         self.engine = machine.engine
         self.tracer = machine.engine.tracer
         self.guard = MemReentrancyGuard()

@@ -165,6 +165,7 @@ class Machine:
         self.io_as = AddressSpace("I/O", self.io, e)
         self._reset_bh = e.clock.bh(self._do_guest_reset, "ich9-reset")
         mch = HostBridge(self, "mch", {})
+        mch.qdev_id = ""
         mch.plug(self.pci_bus, devfn(0, 0))
         mch.realize()
         self.host_bridge = mch
@@ -210,6 +211,7 @@ class Machine:
         if name in self.devices or name == "mch":
             raise ConfigError(f"Duplicate device ID '{name}'")
         dev = cls(self, name, props)
+        dev.qdev_id = spec.id or ""
         if isinstance(dev, PciDevice):
             bus = self.pci_bus
             if slot is None:

@@ -929,19 +929,20 @@ class RegisterBank:
 
     def _read_slow(self, offset: int, size: int) -> tuple[int, bool]:
         # The general path: hooks, RC bits, accesses spanning registers or holes, odd sizes.
-        idx = type(self)._byte_map.get(offset)
-        if idx is not None and _is_int(size) and size > 0:
-            r = type(self)._regs[idx]
+        cls = type(self)
+        idx = cls._byte_map.get(offset)
+        if idx is not None and size > 0:
+            r = cls._regs[idx]
             if offset + size <= r.offset + r.size:  # inside one register
-                return self._read_reg(idx, 8 * (offset - r.offset), 8 * size), True
+                return self._read_reg(r, idx, 8 * (offset - r.offset), 8 * size), True
         result, hit = 0, False
         for idx, rshift, ashift, nbits in self._spans(offset, size):
             hit = True
-            result |= self._read_reg(idx, rshift, nbits) << ashift
+            result |= self._read_reg(cls._regs[idx], idx, rshift, nbits) << ashift
         return result, hit
 
-    def _read_reg(self, idx: int, rshift: int, nbits: int) -> int:
-        r, v = type(self)._regs[idx], self._v
+    def _read_reg(self, r: RegInfo, idx: int, rshift: int, nbits: int) -> int:
+        v = self._v
         value = v[idx] & r.read_mask
         hook = self._on_read.get(idx)
         if hook is not None:
@@ -952,20 +953,21 @@ class RegisterBank:
         return (value >> rshift) & ((1 << nbits) - 1)
 
     def _write_slow(self, offset: int, value: int, size: int) -> bool:
-        idx = type(self)._byte_map.get(offset)
-        if idx is not None and _is_int(size) and size > 0:
-            r = type(self)._regs[idx]
+        cls = type(self)
+        idx = cls._byte_map.get(offset)
+        if idx is not None and size > 0:
+            r = cls._regs[idx]
             if offset + size <= r.offset + r.size:  # inside one register
-                self._write_reg(idx, 8 * (offset - r.offset), 8 * size, value)
+                self._write_reg(r, idx, 8 * (offset - r.offset), 8 * size, value)
                 return True
         hit = False
         for idx, rshift, ashift, nbits in self._spans(offset, size):
             hit = True
-            self._write_reg(idx, rshift, nbits, value >> ashift)
+            self._write_reg(cls._regs[idx], idx, rshift, nbits, value >> ashift)
         return hit
 
-    def _write_reg(self, idx: int, rshift: int, nbits: int, value: int) -> None:
-        r, v = type(self)._regs[idx], self._v
+    def _write_reg(self, r: RegInfo, idx: int, rshift: int, nbits: int, value: int) -> None:
+        v = self._v
         lane = ((1 << nbits) - 1) << rshift
         data = (value << rshift) & lane
         old = v[idx]

@@ -1,0 +1,244 @@
+"""Help, scripts and assertions: ``help``, ``source``, ``record``, ``expect...``.
+
+Assertions make a ``.dmamon`` script check itself (a graded lab, a regression test):
+
+    expect readl edu0.ident == 0x010000ed     # run a command, compare its value
+    expect info status == running             # values may be words
+    expect-output VM status: running          # regex over the previous command's output
+    expect-log Invalid read at addr           # regex over log/trace lines of the previous command
+    expect-no-log Blocked re-entrant          # ... and that none matches
+    expect-fail xp /x nosuchdev               # the command must fail
+
+Operators: ``== != < <= > >=``; numbers are HMP expressions, anything else compares as text.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from dmamon.hmpexpr import HmpError, evaluate
+from dmamon.monitor import COMMANDS, INFO, Monitor, MonitorError, command, os_reason, split_words
+
+AREA = "Scripts"
+_OPS = ("==", "!=", "<=", ">=", "<", ">")
+_SPLIT = re.compile(r"\s(==|!=|<=|>=|<|>)\s")
+
+
+@command("help", "[cmd]", "show the help", "Help", aliases=("?",), complete=("command",))
+def help_(mon: Monitor, args: str) -> None:
+    name = args.strip()
+    if not name:
+        seen = set()
+        for key in sorted(COMMANDS):
+            spec = COMMANDS[key]
+            if spec.name in seen:
+                continue
+            seen.add(spec.name)
+            mon.out(spec.help_line)
+        return
+    if name == "info":
+        for key in sorted(INFO):
+            sub = INFO[key]
+            mon.out(f"info {sub.name} {sub.params} -- {sub.summary}")
+        return
+    found = COMMANDS.get(name)
+    if found is None:
+        raise MonitorError(f"unknown command: '{name}'")
+    mon.out(found.help_line)
+    if found.details:
+        mon.out(found.details)
+
+
+def _scripted(mon: Monitor) -> tuple[str, int]:
+    return mon.where()
+
+
+@command(
+    "source",
+    "file",
+    "run the commands of a .dmamon script (paths relative to the including script)",
+    AREA,
+    complete=("file",),
+)
+def source(mon: Monitor, args: str) -> None:
+    words = split_words(args)
+    if len(words) != 1:
+        raise MonitorError("source: usage: source FILE")
+    path = Path(words[0])
+    if not path.is_absolute():
+        path = mon.script_dir / path
+    if not path.is_file():
+        raise MonitorError(f"Could not open '{path}': No such file or directory")
+    if not mon.run_file(path):
+        # the failure was reported where it happened; do not report it twice
+        mon.failed = True
+        mon.error = "\x00nested"
+
+
+@command(
+    "record",
+    "file|stop",
+    "save the commands typed from now on as a runnable script",
+    AREA,
+    complete=("file",),
+)
+def record(mon: Monitor, args: str) -> None:
+    words = split_words(args)
+    if len(words) != 1:
+        raise MonitorError("usage: record FILE | record stop")
+    if words[0] == "stop":
+        if mon.recording is None:
+            raise MonitorError("record: not recording")
+        mon.recording.close()
+        mon.recording = None
+        return
+    try:
+        f = Path(words[0]).open("w", encoding="utf-8")  # noqa: SIM115 - kept open until record stop
+    except OSError as e:
+        raise MonitorError(f"Could not open '{words[0]}': {os_reason(e)}") from None
+    if mon.recording is not None:
+        mon.recording.close()
+    f.write("# recorded by dmamon: replay with `dmamon run FILE`\n")
+    mon.recording = f
+
+
+def _note(mon: Monitor, text: str, failure: str | None) -> None:
+    file, line = mon.where()
+    mon.assertions.append((file, line, text, failure))
+    if failure is not None:
+        raise MonitorError(failure)
+
+
+def _compare(got: int | str | None, op: str, want_text: str, mon: Monitor) -> bool:
+    want: int | str
+    if isinstance(got, int):
+        try:
+            want = evaluate(want_text, mon.resolve)
+        except HmpError:
+            want = want_text
+    else:
+        want = want_text
+    if isinstance(got, int) and isinstance(want, int):
+        return {
+            "==": got == want,
+            "!=": got != want,
+            "<": got < want,
+            "<=": got <= want,
+            ">": got > want,
+            ">=": got >= want,
+        }[op]
+    g, w = str(got), str(want)
+    if op in ("==", "!="):
+        return (g == w) == (op == "==")
+    raise MonitorError(f"expect: cannot order {g!r} and {w!r} with {op}")
+
+
+def _show(v: int | str | None) -> str:
+    if isinstance(v, int):
+        return f"{v:#x} ({v})"
+    return "nothing" if v is None else repr(v)
+
+
+@command(
+    "expect",
+    "command op value",
+    "assert on a command's value (op: == != < <= > >=)",
+    AREA,
+    details=__doc__ or "",
+    complete=("command",),
+)
+def expect(mon: Monitor, args: str) -> None:
+    matches = list(_SPLIT.finditer(" " + args + " "))
+    if not matches:
+        raise MonitorError("expect: usage: expect COMMAND OP VALUE (OP: == != < <= > >=)")
+    m = matches[-1]
+    cmd = (" " + args)[: m.start()].strip()
+    want = (" " + args + " ")[m.end() :].strip()
+    if not cmd or not want:
+        raise MonitorError("expect: usage: expect COMMAND OP VALUE")
+    if cmd.split(" ", 1)[0].startswith("expect"):
+        raise MonitorError("expect: cannot nest assertions")
+    text = f"expect {args}"
+    if not mon.execute(cmd):
+        _note(mon, text, f"expect: '{cmd}' failed: {mon.error}")
+        return
+    got = mon.value
+    ok = _compare(got, m.group(1), want, mon)
+    _note(
+        mon,
+        text,
+        None if ok else f"expect: '{cmd}' gave {_show(got)}, expected {m.group(1)} {want}",
+    )
+
+
+def _regex(args: str, name: str) -> re.Pattern[str]:
+    if not args.strip():
+        raise MonitorError(f"{name}: usage: {name} REGEX")
+    try:
+        return re.compile(args.strip())
+    except re.error as e:
+        raise MonitorError(f"{name}: bad regular expression: {e}") from None
+
+
+@command("expect-output", "regex", "assert that the previous command's output matches", AREA)
+def expect_output(mon: Monitor, args: str) -> None:
+    rx = _regex(args, "expect-output")
+    lines = mon.prev_output
+    ok = any(rx.search(line) for line in lines)
+    _note(
+        mon,
+        f"expect-output {args}",
+        None
+        if ok
+        else f"expect-output: no output line of the previous command matches /{rx.pattern}/",
+    )
+
+
+@command(
+    "expect-log",
+    "regex",
+    "assert that a log or trace line since the previous command matches",
+    AREA,
+)
+def expect_log(mon: Monitor, args: str) -> None:
+    rx = _regex(args, "expect-log")
+    ok = any(rx.search(r.text) for r in mon.records_since_previous())
+    _note(
+        mon,
+        f"expect-log {args}",
+        None
+        if ok
+        else f"expect-log: no log or trace line since the previous command matches /{rx.pattern}/",
+    )
+
+
+@command(
+    "expect-no-log",
+    "regex",
+    "assert that no log or trace line since the previous command matches",
+    AREA,
+)
+def expect_no_log(mon: Monitor, args: str) -> None:
+    rx = _regex(args, "expect-no-log")
+    hits = [r.text for r in mon.records_since_previous() if rx.search(r.text)]
+    _note(
+        mon,
+        f"expect-no-log {args}",
+        None if not hits else f"expect-no-log: /{rx.pattern}/ matched: {hits[0]}",
+    )
+
+
+@command("expect-fail", "command", "assert that a command fails", AREA, complete=("command",))
+def expect_fail(mon: Monitor, args: str) -> None:
+    cmd = args.strip()
+    if not cmd:
+        raise MonitorError("expect-fail: usage: expect-fail COMMAND")
+    mon.expecting_failure = True
+    try:
+        ok = not mon.execute(cmd)
+    finally:
+        mon.expecting_failure = False
+    mon.failed = False
+    mon.error = ""
+    _note(mon, f"expect-fail {cmd}", None if ok else f"expect-fail: '{cmd}' succeeded")

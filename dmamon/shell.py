@@ -1,0 +1,221 @@
+"""The interactive shell: cmd2 4.3 over the monitor core.
+
+Each area of commands (Memory, DMA, Devices, ...) is one cmd2 ``CommandSet`` built from the
+monitor's command table, so ``help``, tab completion and the command list always match
+what the monitor runs; every command line goes to :meth:`Monitor.execute` unchanged (cmd2's
+redirection is off: ``|`` and ``>`` are HMP operators here).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import cmd2
+from prompt_toolkit.lexers import PygmentsLexer
+
+from dmamon.commands import AREAS
+from dmamon.lexer import DmamonLexer
+from dmamon.memory import LOG_ITEMS, all_events, all_fixes
+from dmamon.monitor import COMMANDS, INFO, CommandSpec, Monitor
+
+__all__ = ["DmamonShell", "build_command_sets"]
+
+# cmd2 built-ins dmamon replaces (help, quit) or hides (they make no sense here).
+_REPLACED = {"help", "quit", "?"}
+_HIDDEN = (
+    "edit",
+    "shell",
+    "run_pyscript",
+    "run_script",
+    "_relative_run_script",
+    "macro",
+    "alias",
+    "shortcuts",
+    "set",
+    "history",
+)
+
+
+def _make_do(spec: CommandSpec, name: str) -> Callable[..., bool | None]:
+    def do(self: cmd2.CommandSet[Any], statement: cmd2.Statement) -> bool | None:
+        shell = self._cmd
+        assert isinstance(shell, DmamonShell)
+        return shell.run_line(statement.raw)
+
+    do.__name__ = f"do_{name}"
+    do.__doc__ = spec.summary[:1].upper() + spec.summary[1:] + "."
+    return do
+
+
+def _make_complete(spec: CommandSpec, name: str) -> Callable[..., cmd2.Completions]:
+    def complete(
+        self: cmd2.CommandSet[Any], text: str, line: str, begidx: int, endidx: int
+    ) -> cmd2.Completions:
+        shell = self._cmd
+        assert isinstance(shell, DmamonShell)
+        return shell.complete_args(spec, text, line, begidx, endidx)
+
+    complete.__name__ = f"complete_{name}"
+    return complete
+
+
+def build_command_sets() -> list[cmd2.CommandSet[Any]]:
+    """One CommandSet per area, from the monitor's command table."""
+    by_area: dict[str, dict[str, object]] = {}
+    for name, spec in COMMANDS.items():
+        if name in _REPLACED:
+            continue
+        attrs = by_area.setdefault(spec.area, {"DEFAULT_CATEGORY": spec.area})
+        attrs[f"do_{name}"] = _make_do(spec, name)
+        attrs[f"complete_{name}"] = _make_complete(spec, name)
+    sets = []
+    for area in sorted(by_area, key=lambda a: AREAS.index(a) if a in AREAS else 99):
+        cls = type(f"{area.replace(' ', '')}Commands", (cmd2.CommandSet,), by_area[area])
+        sets.append(cls())
+    return sets
+
+
+class DmamonShell(cmd2.Cmd):
+    """The ``dmamon`` interactive shell.
+
+    Args:
+        monitor: the monitor session (machine, state) the shell drives.
+        stdin, stdout: streams (tests pass StringIO; non-TTYs read plain lines).
+    """
+
+    def __init__(
+        self, monitor: Monitor, stdin: TextIO | None = None, stdout: TextIO | None = None
+    ) -> None:
+        interactive = (stdin or sys.stdin).isatty() and (stdout or sys.stdout).isatty()
+        super().__init__(
+            stdin=stdin,
+            stdout=stdout,
+            allow_cli_args=False,
+            allow_redirection=False,
+            allow_clipboard=False,
+            auto_load_commands=False,
+            command_sets=build_command_sets(),
+            include_py=False,
+            include_ipy=False,
+            enable_bottom_toolbar=interactive,
+            shortcuts={"?": "help"},
+            persistent_history_file="",
+        )
+        self.monitor = monitor
+        self.prompt = "(dmamon) "
+        self.intro = (
+            "dmamon monitor - type 'help' for commands, 'help expect' for script assertions"
+        )
+        self.debug = False
+        for name in _HIDDEN:
+            if name in self.get_all_commands():
+                self.disable_command(name, f"unknown command: '{name}'")
+        self.main_session.lexer = PygmentsLexer(DmamonLexer)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run_line(self, line: str) -> bool:
+        """Run one line through the monitor; True asks cmd2 to leave the loop."""
+        self.monitor.out_stream = self.stdout
+        self.monitor.execute(line)
+        return self.monitor.quit_requested
+
+    def default(self, statement: cmd2.Statement) -> bool | None:
+        # joined forms (xp/4xw) and unknown commands: the monitor words the error
+        return self.run_line(statement.raw)
+
+    def do_help(self, statement: cmd2.Statement) -> bool | None:  # type: ignore[override]
+        """Show the help."""
+        return self.run_line(statement.raw)
+
+    def complete_help(self, text: str, line: str, begidx: int, endidx: int) -> cmd2.Completions:
+        """Complete command names after ``help``."""
+        return self.basic_complete(text, line, begidx, endidx, sorted(COMMANDS))
+
+    def do_quit(self, statement: cmd2.Statement) -> bool | None:  # type: ignore[override]
+        """Quit the emulator."""
+        self.run_line(statement.raw)
+        return True
+
+    def do_eof(self, _: cmd2.Statement) -> bool:
+        """End of input leaves the shell."""
+        return True
+
+    def pexcept(self, exception: BaseException, **kwargs: Any) -> None:
+        """One line, never a traceback or cmd2's "enable full traceback" hint."""
+        self.perror(f"error: {type(exception).__name__}: {exception}")
+
+    def get_bottom_toolbar(self) -> Any:
+        """Virtual time and run state under the prompt."""
+        m = self.monitor.machine
+        return f" virtual time {m.now_ns} ns | {m.status()} | {len(m.devices)} devices "
+
+    # -- completion ------------------------------------------------------------------------
+
+    def _candidates(self, kind: str, words: list[str]) -> list[str]:
+        m = self.monitor.machine
+        if kind == "command":
+            return sorted(COMMANDS)
+        if kind == "info":
+            return sorted(INFO)
+        if kind == "device":
+            return list(m.devices)
+        if kind == "devtype":
+            from dmamon.devices import DEVICE_TYPES
+
+            return sorted(n for n, c in DEVICE_TYPES.items() if c.user_creatable)
+        if kind == "event":
+            return [e.name for e in all_events()]
+        if kind == "fix":
+            return [s.name for s in all_fixes()]
+        if kind == "logitem":
+            return [*LOG_ITEMS, "none", "help"]
+        if kind.startswith("subcommand:"):
+            return kind.split(":", 1)[1].split(",")
+        if kind == "register":
+            dev_name = next((w for w in words if w in m.devices), None)
+            if dev_name is None:
+                return []
+            return [
+                info.name
+                for bank in m.device(dev_name).banks().values()
+                for info in type(bank).registers()
+            ]
+        if kind == "symbol":
+            out = list(m.devices)
+            for name, dev in m.devices.items():
+                for bank in dev.banks().values():
+                    out += [f"{name}.{info.name}" for info in type(bank).registers()]
+            return out
+        return []
+
+    def complete_args(
+        self, spec: CommandSpec, text: str, line: str, begidx: int, endidx: int
+    ) -> cmd2.Completions:
+        """Complete the argument under the cursor from what the command takes there."""
+        words = line[:begidx].split()[1:]
+        if spec.name == "info" and words:
+            sub = INFO.get(words[0])
+            kinds = ("info", *(sub.complete if sub else ()))
+        else:
+            kinds = spec.complete
+        pos = len(words)
+        if not kinds:
+            return self.basic_complete(text, line, begidx, endidx, [])
+        kind = kinds[min(pos, len(kinds) - 1)]
+        if kind == "file":
+            return self.path_complete(text, line, begidx, endidx)
+        return self.basic_complete(text, line, begidx, endidx, self._candidates(kind, words))
+
+
+def run_shell(monitor: Monitor) -> int:
+    """Run the interactive loop until ``quit`` or end of input."""
+    shell = DmamonShell(monitor)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        shell.intro = ""
+    os.environ.setdefault("COLUMNS", "100")
+    shell.cmdloop()
+    return 0

@@ -142,6 +142,29 @@ def _trace_patterns(spec: str) -> list[str]:
     return patterns
 
 
+def script_options(path: Path, base: MachineOptions) -> MachineOptions:
+    """``base`` merged with the options of the script's ``# machine:`` header.
+
+    Raises:
+        click.UsageError: the header has an unknown option.
+    """
+    from dmamon.runner import machine_args
+
+    args = machine_args(path)
+    if not args:
+        return base
+
+    def _parse(**kwargs: Any) -> MachineOptions:
+        return _collect(kwargs)
+
+    cmd = click.command("machine")(machine_options(_parse))
+    try:
+        ctx = cmd.make_context(str(path), args)
+    except click.ClickException as e:
+        raise click.UsageError(f"{path}: # machine: {e.format_message()}") from None
+    return base.merged(_collect(dict(ctx.params)))
+
+
 def build_machine(opts: MachineOptions) -> Machine:
     """Build the machine the options describe.
 
@@ -261,7 +284,7 @@ def run(
     opts = (ctx.obj or MachineOptions()).merged(_collect(kwargs))
     code = run_files(
         [Path(f) for f in files],
-        lambda: build_machine(opts),
+        lambda path: build_machine(script_options(path, opts)),
         lambda m: make_monitor(m, opts, sys.stdout, sys.stderr),
         keep_going=keep_going,
         junit=Path(junit) if junit else None,

@@ -160,8 +160,6 @@ class Monitor:
         self.error = ""
         self.output: list[str] = []
         self.prev_output: list[str] = []
-        self.records_mark = 0
-        self.last_records: list[TraceRecord] = []
         self.logfile: TextIO | None = None
         self.recording: TextIO | None = None
         self.quit_requested = False
@@ -170,7 +168,6 @@ class Monitor:
         self.assertions: list[tuple[str, int, str, str | None]] = []
         self.expecting_failure = False
         self._since: list[TraceRecord] = []
-        self._prev: list[TraceRecord] = []
         self.machine.engine.tracer.sinks.append(self._on_record)
 
     # -- output ----------------------------------------------------------------------------
@@ -281,7 +278,6 @@ class Monitor:
             return False
         is_assertion = spec.area == "Scripts" and name.startswith("expect")
         if not is_assertion:
-            self._prev = self._since
             self._since = []
         self.value = None
         self.data = None
@@ -325,7 +321,7 @@ class Monitor:
 
     def records_since_previous(self) -> list[TraceRecord]:
         """Trace/log lines produced by the previous (non-assertion) command and since."""
-        return self._prev + self._since
+        return list(self._since)
 
     # -- scripts ---------------------------------------------------------------------------
 

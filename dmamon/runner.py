@@ -39,9 +39,27 @@ def _run_qtest(path: Path, machine: Machine, out: TextIO, report: FileReport) ->
                 report.failures.append(Failure(str(path), number, request, reply))
 
 
+MACHINE_HEADER = "# machine:"
+
+
+def machine_args(path: Path) -> list[str]:
+    """The machine options a script asks for in a ``# machine: OPTIONS`` line at its top
+    (e.g. ``# machine: -nodefaults -device edu,id=a -device edu,id=b``), or []."""
+    import shlex
+
+    try:
+        with path.open(encoding="utf-8") as f:
+            for _, line in zip(range(20), f, strict=False):
+                if line.startswith(MACHINE_HEADER):
+                    return shlex.split(line[len(MACHINE_HEADER) :])
+    except (OSError, UnicodeDecodeError, ValueError):
+        return []
+    return []
+
+
 def run_files(
     paths: list[Path],
-    make_machine: Callable[[], Machine],
+    make_machine: Callable[[Path], Machine],
     make_monitor: Callable[[Machine], Monitor],
     *,
     keep_going: bool = False,
@@ -54,7 +72,7 @@ def run_files(
     for path in paths:
         report = FileReport(path)
         reports.append(report)
-        machine = make_machine()
+        machine = make_machine(path)
         mon = make_monitor(machine)
         if echo:
             mon.echo_prompt = "(dmamon) "

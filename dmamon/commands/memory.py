@@ -122,15 +122,6 @@ def port_out(mon: Monitor, args: str) -> None:
     mon.machine.io_as.store(port & 0xFFFF, fmt.size, value)
 
 
-def _filename(mon: Monitor, cmd: str, rest: str) -> Path:
-    words = split_words(rest)
-    if not words:
-        raise MonitorError(f"{cmd}: string expected")
-    if len(words) > 1:
-        raise MonitorError(f"{cmd}: extraneous characters at the end of line")
-    return Path(words[0])
-
-
 @command(
     "pmemsave",
     "addr size file",
@@ -139,8 +130,17 @@ def _filename(mon: Monitor, cmd: str, rest: str) -> Path:
     complete=("symbol", "symbol", "file"),
 )
 def pmemsave(mon: Monitor, args: str) -> None:
-    (addr, size), rest = mon.exprs(args, 2, "pmemsave")
-    path = _filename(mon, "pmemsave", rest)
+    # The file name is the last word. QEMU reads ` /dir/x.bin` as a division and fails with
+    # "invalid char 'd' in expression" unless quoted; dmamon takes the path as it is meant.
+    words = split_words(args)
+    if len(words) < 3:
+        if len(words) == 2:
+            raise MonitorError("pmemsave: string expected")
+        raise MonitorError("unexpected end of expression")
+    path = Path(words[-1])
+    (addr, size), tail = mon.exprs(" ".join(words[:-1]), 2, "pmemsave")
+    if tail:
+        raise MonitorError("pmemsave: extraneous characters at the end of line")
     if size > 1 << 32:
         raise MonitorError(f"pmemsave: size {size:#x} is larger than 4 GiB")
     try:

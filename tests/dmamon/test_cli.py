@@ -1,0 +1,103 @@
+"""The click CLI: batch exit codes, FILE:LINE failures, JUnit XML, options, fast --help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from dmamon.cli import main
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_run_exits_0_when_everything_holds(tmp_path: Path) -> None:
+    f = write(tmp_path, "ok.dmamon", "expect print 1+1 == 2\ninfo status\n")
+    res = CliRunner().invoke(main, ["run", f])
+    assert res.exit_code == 0, res.output
+    assert "VM status: running" in res.output
+
+
+def test_run_exits_1_and_names_file_and_line(tmp_path: Path) -> None:
+    f = write(tmp_path, "bad.dmamon", "print 1\nexpect print 1 == 2\nprint 3\n")
+    res = CliRunner().invoke(main, ["run", f])
+    assert res.exit_code == 1
+    assert f"{f}:2: expect: 'print 1' gave 0x1 (1), expected == 2" in res.output
+    assert "0x3" not in res.output  # stops at the first failure
+
+
+def test_keep_going_reports_every_failure(tmp_path: Path) -> None:
+    f = write(tmp_path, "bad.dmamon", "bogus1\nprint 3\nbogus2\n")
+    res = CliRunner().invoke(main, ["run", "--keep-going", f])
+    assert res.exit_code == 1
+    assert f"{f}:1:" in res.output and f"{f}:3:" in res.output and "0x3" in res.output
+
+
+def test_missing_script_is_a_usage_error(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["run", str(tmp_path / "nope.dmamon")])
+    assert res.exit_code == 2
+
+
+def test_bad_device_spec_is_a_usage_error(tmp_path: Path) -> None:
+    f = write(tmp_path, "ok.dmamon", "info status\n")
+    res = CliRunner().invoke(main, ["run", "-device", "edu,nosuch=1", f])
+    assert res.exit_code == 2
+    assert "Property 'edu.nosuch' not found" in res.output
+
+
+def test_junit_has_a_case_per_script_and_per_assertion(tmp_path: Path) -> None:
+    f = write(tmp_path, "lab.dmamon", "expect print 1 == 1\nexpect print 1 == 2\n")
+    xml = tmp_path / "out.xml"
+    res = CliRunner().invoke(main, ["run", "--keep-going", "--junit", str(xml), f])
+    assert res.exit_code == 1
+    suite = ET.parse(xml).getroot().find("testsuite")
+    assert suite is not None
+    assert suite.get("tests") == "3" and suite.get("failures") == "2"
+
+
+def test_machine_header_of_a_script_builds_its_machine(tmp_path: Path) -> None:
+    f = write(
+        tmp_path,
+        "two.dmamon",
+        "# machine: -nodefaults -device edu,id=a -device edu,id=b\ninfo devices\n",
+    )
+    res = CliRunner().invoke(main, ["run", f])
+    assert res.exit_code == 0, res.output
+    assert "a: edu 00:01.0" in res.output and "b: edu 00:02.0" in res.output
+
+
+def test_memory_option_sizes_ram(tmp_path: Path) -> None:
+    f = write(tmp_path, "m.dmamon", "expect xp /1xw 0x3ffffffc == 0\n")
+    res = CliRunner().invoke(main, ["run", "-m", "1G", f])
+    assert res.exit_code == 0, res.output
+
+
+def test_help_and_version_do_not_import_cmd2() -> None:
+    code = (
+        "import sys\nfrom dmamon.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'cmd2' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "Usage:" in out.stdout
+
+
+def test_shell_reads_commands_from_a_pipe() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "dmamon"],
+        input="info status\nquit\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0
+    assert out.stdout.strip() == "VM status: running"
+    assert "Traceback" not in out.stderr

@@ -1,5 +1,6 @@
 """Device models and the machine that wires them (knows the kernel, never the UI)."""
 
+from dmamon.devices import e1000e_lite as _e1000e_lite  # noqa: F401  (registers the type)
 from dmamon.devices import edu as _edu  # noqa: F401  (registers the type)
 from dmamon.devices.base import DEVICE_TYPES, Device, SimHeap, SimObject
 from dmamon.devices.machine import Machine, parse_size

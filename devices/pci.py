@@ -174,7 +174,8 @@ class PciDevice(Device):
         w = self.wmask
         w[0x0C] = 0xFF  # cache line size
         w[INTERRUPT_LINE] = 0xFF
-        cmd_w = COMMAND_IO | COMMAND_MEMORY | COMMAND_MASTER | COMMAND_INTX_DISABLE | 0x100 | 0x40
+        # QEMU pci_init_wmask: IO, MEMORY, MASTER, INTX_DISABLE and SERR (not PARITY)
+        cmd_w = COMMAND_IO | COMMAND_MEMORY | COMMAND_MASTER | COMMAND_INTX_DISABLE | 0x100
         w[COMMAND : COMMAND + 2] = cmd_w.to_bytes(2, "little")
         self.w1cmask[STATUS : STATUS + 2] = (0xF900).to_bytes(2, "little")
         for i in range(0x40, CONFIG_SPACE_SIZE):

@@ -18,7 +18,7 @@ from dmamon.memory.errors import MachineHalt, describe_frame
 from dmamon.memory.flatview import FlatRange, FlatView
 from dmamon.memory.iommu import IOMMUFault, IOMMUPerm, IOMMUTLBEntry
 from dmamon.memory.reentrancy import REENTRANCY_GUARD
-from dmamon.memory.region import MemoryRegion, RegionKind, _Topology
+from dmamon.memory.region import MemoryRegion, MmioOps, RegionKind, _Topology
 from dmamon.memory.txn import UNSPECIFIED, MemTxAttrs, MemTxResult
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ _UNPACK = {
 _MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
 BOUNCE_SIZE = 4096  # QEMU bounces at most one target page at a time
+_OPS_READ = ev.memory_region_ops_read
+_OPS_WRITE = ev.memory_region_ops_write
 
 
 @dataclass(slots=True)
@@ -99,6 +101,7 @@ class AddressSpace:
         self._view: FlatView | None = None
         self._gen = -1
         self._last: FlatRange | None = None
+        self._plan: _IoPlan | None = None  # fast-path facts about _last when it is I/O
         self._bounce_in_use = False
 
     # -- flat view -------------------------------------------------------------------------
@@ -110,6 +113,7 @@ class AddressSpace:
             self._view = FlatView(self.root)
             self._gen = _Topology.generation
             self._last = None
+            self._plan = None
         return self._view
 
     def lookup(self, addr: int) -> FlatRange | None:
@@ -188,14 +192,50 @@ class AddressSpace:
                 res, data = self.read(addr, size, attrs)
                 return res, int.from_bytes(data, "little")
             self._last = fr
+            self._plan = _io_plan(fr)
         mr = fr.region
         ram = mr.ram
         if ram is not None:
             return _OK, _UNPACK[size].unpack_from(ram, fr.offset_in_region + addr - fr.start)[0]
-        if mr.kind is RegionKind.IO and size in _MASK:
-            off = fr.offset_in_region + addr - fr.start
-            assert mr.ops is not None
-            if _access_size(mr, size, off) == size:
+        plan = self._plan
+        if plan is not None:
+            off = addr + plan.delta
+            engine = self.engine
+            # A whole, valid, aligned access needing no widening or splitting, untraced and
+            # starting an activation: dispatch_read's path inlined, with the same effects.
+            if (
+                size in plan.read_sizes
+                and not off & (size - 1)
+                and not engine.active
+                and engine.max_io_depth
+                and _OPS_READ not in engine.tracer.enabled
+            ):
+                owner = plan.owner
+                guard = None
+                if owner is not None and not mr.disable_reentrancy_guard:
+                    guard = owner.guard
+                    if guard.engaged_in_io:
+                        return self.dispatch_read(mr, off, size, attrs)
+                    guard.engaged_in_io = True
+                chain = engine.io_chain
+                chain.append((plan.owner_name, mr.name, off, None, size))
+                engine.active = 1
+                engine.steps = 0
+                try:
+                    try:
+                        value = plan.read(off, size)
+                    finally:
+                        if guard is not None:
+                            guard.engaged_in_io = False
+                        chain.pop()
+                    return _OK, value & _MASK[size]
+                except MachineHalt as h:
+                    engine.halted(h)
+                    return _ERROR, 0
+                finally:
+                    engine.active = 0
+                    chain.clear()
+            if size in _MASK and _access_size(mr, size, off) == size:
                 return self.dispatch_read(mr, off, size, attrs)
         res, data = self.read(addr, size, attrs)
         return res, int.from_bytes(data, "little")
@@ -214,14 +254,50 @@ class AddressSpace:
             if fr is None or addr + size > fr.end:
                 return self.write(addr, value.to_bytes(size, "little"), attrs)
             self._last = fr
+            self._plan = _io_plan(fr)
         mr = fr.region
         ram = mr.ram
         if ram is not None:
             if not fr.readonly:
                 _UNPACK[size].pack_into(ram, fr.offset_in_region + addr - fr.start, value)
             return _OK
-        if mr.kind is RegionKind.IO:
-            off = fr.offset_in_region + addr - fr.start
+        plan = self._plan
+        if plan is not None:
+            off = addr + plan.delta
+            engine = self.engine
+            # The dispatch_write path inlined under the same conditions as in load().
+            if (
+                size in plan.write_sizes
+                and not off & (size - 1)
+                and not engine.active
+                and engine.max_io_depth
+                and _OPS_WRITE not in engine.tracer.enabled
+            ):
+                owner = plan.owner
+                guard = None
+                if owner is not None and not mr.disable_reentrancy_guard:
+                    guard = owner.guard
+                    if guard.engaged_in_io:
+                        return self.dispatch_write(mr, off, value, size, attrs)
+                    guard.engaged_in_io = True
+                chain = engine.io_chain
+                chain.append((plan.owner_name, mr.name, off, value, size))
+                engine.active = 1
+                engine.steps = 0
+                try:
+                    try:
+                        plan.write(off, value, size)
+                    finally:
+                        if guard is not None:
+                            guard.engaged_in_io = False
+                        chain.pop()
+                    return _OK
+                except MachineHalt as h:
+                    engine.halted(h)
+                    return _ERROR
+                finally:
+                    engine.active = 0
+                    chain.clear()
             if _access_size(mr, size, off) == size:
                 return self.dispatch_write(mr, off, value, size, attrs)
         return self.write(addr, value.to_bytes(size, "little"), attrs)
@@ -538,6 +614,43 @@ class AddressSpace:
             else:
                 ops.write(off + i, tmp, asz)
         return result
+
+
+class _IoPlan:
+    """What load()/store() need to know about an I/O flat range to take the fast path.
+
+    The sizes are those for which an aligned access is one piece (``memory_access_size``),
+    valid (``memory_region_access_valid``) and needs no widening or splitting
+    (``access_with_adjusted_size``) with plain callbacks; region ops are treated as
+    constant once the region is mapped, as QEMU's ``const MemoryRegionOps`` are.
+    """
+
+    __slots__ = ("delta", "owner", "owner_name", "read", "read_sizes", "write", "write_sizes")
+
+    def __init__(self, fr: FlatRange, ops: MmioOps) -> None:
+        mr = fr.region
+        self.delta = fr.offset_in_region - fr.start
+        self.owner = mr.owner
+        self.owner_name = mr.owner.name if mr.owner is not None else "-"
+        self.read = ops.read
+        self.write = ops.write
+        sizes = frozenset(
+            s
+            for s in _MASK
+            if s <= (ops.valid_max or 4)
+            and (not ops.valid_max or ops.valid_min <= s)
+            and (ops.impl_min or 1) <= s <= (ops.impl_max or 4)
+            and ops.accepts is None
+        )
+        self.read_sizes = sizes if ops.read_with_attrs is None else frozenset()
+        self.write_sizes = sizes if ops.write_with_attrs is None else frozenset()
+
+
+def _io_plan(fr: FlatRange) -> _IoPlan | None:
+    mr = fr.region
+    if mr.kind is RegionKind.IO and mr.ops is not None:
+        return _IoPlan(fr, mr.ops)
+    return None
 
 
 def _pow2floor(n: int) -> int:

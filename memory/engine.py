@@ -10,6 +10,7 @@ caller gets an error result, never an exception.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ __all__ = ["Engine"]
 DEFAULT_WATCHDOG_STEPS = 1_000_000
 DEFAULT_MAX_IO_DEPTH = 64
 DEFAULT_CALLBACK_BUDGET = 100_000
+FRAMES_PER_IO_LEVEL = 40  # Python frames one nested dispatch may take (kernel + device)
 
 
 @dataclass
@@ -53,6 +55,10 @@ class Engine:
         self.active = 0
         self.steps = 0
         self.io_chain: list[DispatchFrame] = []
+        # The modelled stack overflow (max_io_depth) must come before Python's own.
+        need = (self.max_io_depth + 1) * FRAMES_PER_IO_LEVEL + 1000
+        if sys.getrecursionlimit() < need:
+            sys.setrecursionlimit(need)
 
     # -- activations -----------------------------------------------------------------------
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import pytest
 from dmamon.devices import Machine
+from dmamon.memory import Engine
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
     "ci", deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("ci")
+
+# The first Engine raises Python's recursion limit (memory/engine.py) so that a modelled
+# stack overflow comes first; hypothesis refuses a limit change inside a test, so make it
+# happen here, before any test runs.
+Engine()
 
 EDU_BAR = 0xFE000000  # where the tests place edu's BAR0, as in QEMU's qtest-run2 transcript
 

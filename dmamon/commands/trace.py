@@ -55,10 +55,9 @@ def log(mon: Monitor, args: str) -> None:
     tracer = mon.machine.engine.tracer
     try:
         tracer.set_log_items(items)
-    except KeyError:
+    except KeyError as e:
         _log_help(mon)
-        mon.failed = True
-        mon.error = f"log: unknown item in {text!r}"
+        raise MonitorError(f"log: unknown item {e.args[0]!r}") from None
 
 
 @command("logfile", "filename", "output logs to 'filename'", "Trace", complete=("file",))

@@ -357,7 +357,8 @@ class Machine:
             self.run_state = "running"
 
     def system_reset(self) -> None:
-        """Reset every device; a crashed or hung machine comes back (to ``running``)."""
+        """Reset every device. A crashed or hung machine comes back running; a paused one
+        comes back in ``prelaunch``, as QEMU's does (``cont`` resumes it)."""
         self.engine.reset()
         for d in self.pci_devices():
             d.reset()
@@ -369,6 +370,9 @@ class Machine:
         self._rst_cnt = 0
         if self.run_state in ("crashed", "hung", "shutdown"):
             self.run_state = "running"
+        elif self.run_state == "paused":
+            # QEMU main_loop_should_exit: a reset outside RUNNING sets RUN_STATE_PRELAUNCH
+            self.run_state = "prelaunch"
 
     def step(self, delta_ns: int) -> int:
         """Advance virtual time by ``delta_ns`` (nothing moves while halted)."""

@@ -351,6 +351,8 @@ def qmp(ctx: click.Context, /, socket_path: str | None, tcp: str | None, **kwarg
     def hmp(line: str) -> str:
         with mon.capture() as lines:
             mon.execute(line)
+        if mon.quit_requested:
+            raise SystemExit(0)
         return "".join(f"{ln}\r\n" for ln in lines)
 
     tcp_addr = None
@@ -360,6 +362,12 @@ def qmp(ctx: click.Context, /, socket_path: str | None, tcp: str | None, **kwarg
             raise click.UsageError(f"--tcp {tcp}: expected HOST:PORT")
         tcp_addr = (host or "127.0.0.1", int(port))
     try:
-        qm.serve_qmp(machine, hmp, unix_path=socket_path, tcp=tcp_addr)
+        qm.serve_qmp(
+            machine,
+            hmp,
+            unix_path=socket_path,
+            tcp=tcp_addr,
+            ready=lambda srv: click.echo(f"dmamon: QMP on {' '.join(srv.addresses)}", err=True),
+        )
     except (OSError, ValueError) as e:
         raise click.ClickException(str(e)) from None

@@ -84,10 +84,11 @@ __all__ = [
     "serve_qmp",
 ]
 
-#: The QEMU release whose QMP dmamon speaks, reported in the greeting and ``query-version``.
-#: Clients gate features on it (libvirt refuses anything older than 4.2; qemu.qmp and
-#: qmp-shell print it), and 7.2.0 is the upstream release the reference transcripts and
-#: every error string here come from. dmamon's own version goes into ``package``.
+#: The QEMU release whose QMP dmamon speaks, reported in the greeting and ``query-version``:
+#: the upstream release every reply and error string here was checked against, so a client
+#: that gates behaviour on the version (qmp-shell prints it, management tools compare it)
+#: sees the protocol it gets. Micro 0 rather than Debian's 7.2.22: no distribution patches
+#: are imitated. dmamon's own version goes into ``package`` (``"dmamon 0.1.0"``).
 QEMU_VERSION: Final = (7, 2, 0)
 
 #: Default cap on one buffered, incomplete JSON message (QEMU's is 64 MiB).
@@ -1274,7 +1275,12 @@ class QmpSession:
         self.close()
 
     def version(self) -> dict[str, JsonValue]:
-        """The ``query-version`` object (also the greeting's ``version``)."""
+        """The ``query-version`` reply.
+
+        Returns:
+            ``{"qemu": {"major": 7, "minor": 2, "micro": 0}, "package": "dmamon X.Y.Z"}``,
+            also the greeting's ``version``.
+        """
         major, minor, micro = QEMU_VERSION
         return {
             "qemu": {"major": major, "minor": minor, "micro": micro},
@@ -1282,7 +1288,11 @@ class QmpSession:
         }
 
     def greeting(self) -> bytes:
-        """The server greeting line; no capabilities are offered (in particular no OOB)."""
+        """The server greeting; no capabilities are offered (in particular no OOB).
+
+        Returns:
+            The CRLF-terminated line to send first on a new connection.
+        """
         return _line({"QMP": {"version": self.version(), "capabilities": []}})
 
     # -- input -----------------------------------------------------------------------------
@@ -1334,7 +1344,13 @@ class QmpSession:
         if "id" in req:
             rsp["id"] = req["id"]
         events, self._events = self._events, []
-        return b"".join(events) + _line(rsp)
+        try:
+            line = _line(rsp)
+        except TypeError as e:  # a command returned something JSON cannot carry (a bug)
+            rsp.pop("return", None)
+            rsp["error"] = {"class": GENERIC_ERROR, "desc": f"internal error: {e}"}
+            line = _line(rsp)
+        return b"".join(events) + line
 
     def _dispatch(self, req: dict[str, JsonValue]) -> JsonValue:
         # qapi/qmp-dispatch.c qmp_dispatch_check_obj: members in QDict order. No OOB is
@@ -1831,6 +1847,8 @@ class QmpServer:
             return "shutdown"
         except OSError:
             return "error"  # the client went away or stalled: serve the next one
+        except Exception:  # a dmamon bug must not take the server down with this client
+            return "error"
         finally:
             session.close()
             sel.close()

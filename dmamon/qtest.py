@@ -444,6 +444,8 @@ class QtestSession:
                 append(get(words[0], unknown)(words))
             except (_BadInput, _BadNumber, IndexError) as e:
                 append(self._refusal(words, e))
+            except Exception as e:  # a model bug must not end the server (nor show a traceback)
+                append(f"FAIL internal error: {type(e).__name__}: {e}")
             # What a qtest-accel QEMU's main loop does between commands: bottom halves and
             # timers already due (the virtual clock only moves by clock_step/clock_set).
             if bhs or (heap and heap[0][0] <= clock.now_ns):
@@ -498,7 +500,7 @@ class QtestSession:
             return f"ERR {cmd}: {what} {e.problem}: '{e.word}'"
         need = _ARGS.get(cmd, [])
         if len(words) - 1 >= len(need):  # an IndexError that is not a missing argument
-            raise e
+            return f"FAIL internal error: {type(e).__name__}: {e}"
         missing = " ".join(need[len(words) - 1 :])
         return f"ERR {cmd}: missing {missing} (usage: {QTEST_COMMANDS[cmd]})"
 

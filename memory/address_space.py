@@ -206,6 +206,7 @@ class AddressSpace:
             if (
                 size in plan.read_sizes
                 and not off & (size - 1)
+                and mr.ops is plan.ops
                 and not engine.active
                 and engine.max_io_depth
                 and _OPS_READ not in engine.tracer.enabled
@@ -269,6 +270,7 @@ class AddressSpace:
             if (
                 size in plan.write_sizes
                 and not off & (size - 1)
+                and mr.ops is plan.ops
                 and not engine.active
                 and engine.max_io_depth
                 and _OPS_WRITE not in engine.tracer.enabled
@@ -576,7 +578,7 @@ class AddressSpace:
                 tracer.emit(
                     ev.memory_region_ops_read,
                     cpu=-1,
-                    mr=mr.id,
+                    mr=mr.trace_id or self.engine.number_region(mr),
                     addr=mr.absolute_address() + off + i,
                     value=tmp & _U64,
                     size=asz,
@@ -603,7 +605,7 @@ class AddressSpace:
                 tracer.emit(
                     ev.memory_region_ops_write,
                     cpu=-1,
-                    mr=mr.id,
+                    mr=mr.trace_id or self.engine.number_region(mr),
                     addr=mr.absolute_address() + off + i,
                     value=tmp,
                     size=asz,
@@ -621,14 +623,25 @@ class _IoPlan:
 
     The sizes are those for which an aligned access is one piece (``memory_access_size``),
     valid (``memory_region_access_valid``) and needs no widening or splitting
-    (``access_with_adjusted_size``) with plain callbacks; region ops are treated as
-    constant once the region is mapped, as QEMU's ``const MemoryRegionOps`` are.
+    (``access_with_adjusted_size``) with plain callbacks. The fields of an ``MmioOps`` are
+    taken as constant once its region is mapped, as QEMU's ``const MemoryRegionOps`` are;
+    a region given another ``MmioOps`` object is noticed and takes the general path.
     """
 
-    __slots__ = ("delta", "owner", "owner_name", "read", "read_sizes", "write", "write_sizes")
+    __slots__ = (
+        "delta",
+        "ops",
+        "owner",
+        "owner_name",
+        "read",
+        "read_sizes",
+        "write",
+        "write_sizes",
+    )
 
     def __init__(self, fr: FlatRange, ops: MmioOps) -> None:
         mr = fr.region
+        self.ops = ops
         self.delta = fr.offset_in_region - fr.start
         self.owner = mr.owner
         self.owner_name = mr.owner.name if mr.owner is not None else "-"

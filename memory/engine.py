@@ -20,6 +20,7 @@ from dmamon.memory.dma import DmaTracker
 from dmamon.memory.errors import DispatchFrame, MachineHalt, describe_frame
 from dmamon.memory.fixes import Fixes
 from dmamon.memory.reentrancy import BH_GUARD, MemReentrancyGuard
+from dmamon.memory.region import MemoryRegion
 from dmamon.memory.trace import Tracer
 
 __all__ = ["Engine"]
@@ -53,12 +54,21 @@ class Engine:
         self.tracer = Tracer(now=lambda: self.clock.now_ns)
         self.clock.activate = self._run_callback
         self.active = 0
+        self.regions_numbered = 0
         self.steps = 0
         self.io_chain: list[DispatchFrame] = []
         # The modelled stack overflow (max_io_depth) must come before Python's own.
         need = (self.max_io_depth + 1) * FRAMES_PER_IO_LEVEL + 1000
         if sys.getrecursionlimit() < need:
             sys.setrecursionlimit(need)
+
+    def number_region(self, mr: MemoryRegion) -> int:
+        """Give a region the stable number traces print where QEMU prints its pointer:
+        numbered in the order this machine first traces them, so output is identical
+        run after run."""
+        self.regions_numbered += 1
+        mr.trace_id = self.regions_numbered
+        return mr.trace_id
 
     # -- activations -----------------------------------------------------------------------
 

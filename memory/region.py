@@ -185,6 +185,7 @@ class MemoryRegion:
         "size",
         "subregions",
         "_insert_seq",
+        "trace_id",
     )
 
     def __init__(
@@ -201,6 +202,7 @@ class MemoryRegion:
         self.size = size
         self.owner = owner
         self.id = _new_id()
+        self.trace_id = 0  # the number traces print for QEMU's "mr %p" (per machine)
         self.addr = 0
         self.priority = 0
         self.may_overlap = False

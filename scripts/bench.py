@@ -2,7 +2,7 @@
 """dmamon's benchmark: prints a table of figures with their targets, or one JSON object.
 
     python scripts/bench.py            # table
-    python scripts/bench.py --json     # {"figures": {NAME: {"value", "target", "op", "pass", "unit"}}, ...}
+    python scripts/bench.py --json     # {"figures": {NAME: {"value", "target", "pass", ...}}}
     python scripts/bench.py --only 'mmio*,ram*'
 
 A benchmark, not a test: nothing here fails a build. Wall-clock time is read only here;
@@ -228,7 +228,7 @@ def trace_disabled_overhead() -> float:
     tracer.set_log_items(["none"])
     tracer.sinks.append(lambda rec: None)
     rates_plain, rates_traced = [], []
-    for _ in range(7):  # interleaved, so both sides see the same machine load
+    for _ in range(15):  # interleaved, so both sides see the same machine load
         rates_plain.append(_load_rate(plain.memory.load, RAM_ADDRS, rounds=1))
         rates_traced.append(_load_rate(traced.memory.load, RAM_ADDRS, rounds=1))
     NOTES["trace_disabled_overhead"] = f"{len(all_events())} events declared, all disabled"

@@ -41,6 +41,7 @@ def all_programs() -> list[object]:
         programs.ich9_program(),
         programs.unassigned_io_program(),
         *programs.edu_register_programs(),
+        programs.intx_unmask_program(),
         programs.factorial_without_clock_program(),
         *programs.edu_dma_programs(),
         *programs.out_of_range_programs(),

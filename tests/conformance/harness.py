@@ -1,12 +1,17 @@
 """Run the same qtest programs on QEMU 7.2 and on dmamon, and compare every reply.
 
-A program is qtest lines plus one pseudo-command, ``wait NS``: time passes. Debian's QEMU
-has no qtest accelerator (``clock_step`` answers FAIL) and its virtual clock runs in real
-time, so the QEMU side sleeps for a little longer than NS; the dmamon side steps its
-clock by NS. QEMU is started with a firmware image that only halts (``f4 eb fd`` —
-``hlt; jmp .-1`` — at the reset vector 0xfff0 of a 64 KiB ``-bios`` file), so nothing
-but the program touches the devices, and with ``pit=off`` so the PIT does not toggle IRQ
-0 forever (dmamon models no ISA devices; IRQ lines of GSIs below 16 are ignored too).
+A program is qtest lines plus two pseudo-commands. ``wait NS``: time passes. Debian's
+QEMU has no qtest accelerator (``clock_step`` answers FAIL) and its virtual clock runs in
+real time, so the QEMU side sleeps for a little longer than NS; the dmamon side steps its
+clock by NS. ``sleep S``: the QEMU side sleeps S seconds and the dmamon clock stays, for
+programs about what happens off the virtual clock (QEMU's edu factorial thread).
+
+QEMU is started with a firmware image that only halts (``f4 eb fd``, ``hlt`` and a jump
+back to it, at the reset vector 0xfff0 of a 64 KiB ``-bios`` file), so nothing but the
+program touches the devices, and with ``pit=off`` so the PIT does not toggle IRQ 0
+forever (dmamon models no ISA devices; IRQ lines of GSIs below 16 are ignored too).
+Device models that printf() to stdout (edu's "EDU: clamping DMA") share the qtest
+stream; such lines are set aside.
 
 Programs that share devices and fix switches run as a batch: one QEMU process and one
 dmamon machine run them back to back, each program starting from where the previous left
@@ -45,6 +50,9 @@ BATCH = 30  # programs per QEMU process
 WORKERS = 4  # QEMU processes at a time
 REPLY_TIMEOUT_S = 10.0
 EXITED = "<QEMU exited>"
+# Device models that printf() to QEMU's stdout, which is also the qtest stream here:
+# edu_clamp_addr prints "EDU: clamping DMA ...".
+NOISE = ("EDU: ",)
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,11 @@ def is_wait(line: str) -> bool:
     return line.startswith("wait ")
 
 
+def is_pause(line: str) -> bool:
+    """``wait NS`` or ``sleep S``: no request, only time."""
+    return line.startswith(("wait ", "sleep "))
+
+
 def wait_ns(line: str) -> int:
     return int(line.split()[1], 0)
 
@@ -152,12 +165,16 @@ class QemuSide:
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stderr = ""
+        self.noise: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
+            if line.startswith(NOISE):
+                self.noise.append(line.rstrip("\n"))
+            else:
+                self.lines.put(line.rstrip("\n"))
         self.lines.put(None)
 
     def _next(self) -> str | None:
@@ -173,12 +190,15 @@ class QemuSide:
         lines = list(program.lines)
         i = 0
         while i < len(lines):
-            if is_wait(lines[i]):
-                time.sleep(real_sleep_s(wait_ns(lines[i])))
+            if is_pause(lines[i]):
+                if is_wait(lines[i]):
+                    time.sleep(real_sleep_s(wait_ns(lines[i])))
+                else:
+                    time.sleep(float(lines[i].split()[1]))
                 i += 1
                 continue
             j = i
-            while j < len(lines) and not is_wait(lines[j]):
+            while j < len(lines) and not is_pause(lines[j]):
                 j += 1
             segment = lines[i:j]
             if not dead:
@@ -232,6 +252,8 @@ class DmamonSide:
     def run(self, program: Program) -> list[Step]:
         steps: list[Step] = []
         for line in program.lines:
+            if line.startswith("sleep "):
+                continue
             request = f"clock_step {wait_ns(line)}" if is_wait(line) else line
             out = self.session.handle_line(request)
             reply_at = next(k for k, ln in enumerate(out) if not ln.startswith("IRQ "))

@@ -533,3 +533,58 @@ def test_a_tx_ring_walk_longer_than_the_watchdog_budget_is_a_modelled_hang() -> 
     assert m.engine.halt is not None
     assert m.engine.halt.summary == "watchdog: nic0 TX ring walk did not finish within 50 steps"
     assert m.engine.halt.details == ("  in nic0 e1000e-mmio+0x3818 write 0xc8 (4 bytes)",)
+
+
+# -- the published reproducer -----------------------------------------------------------
+
+# LP#1886362, "the former reproducer" as quoted by Philippe Mathieu-Daude (qemu-devel,
+# 2020-09-03; reference/reproducers/lp1886362-e1000e-dma-to-own-mmio.txt), replayed
+# unchanged: q35's e1000e is 00:02.0 with BAR0 at 0xe1020000.
+LP1886362 = """\
+outl 0xcf8 0x80001010
+outl 0xcfc 0xe1020000
+outl 0xcf8 0x80001014
+outl 0xcf8 0x80001004
+outw 0xcfc 0x7
+outl 0xcf8 0x800010a2
+write 0xe102003b 0x1 0xff
+write 0xe1020103 0x1e 0xffffff055c5e5c30be4511d084ffffffffffffffffffffffffffffffffff
+write 0xe1020420 0x4 0xffffffff
+write 0xe1020424 0x4 0xffffffff
+write 0xe102042b 0x1 0xff
+write 0xe1020430 0x4 0x055c5e5c
+write 0x5c041 0x1 0x04
+write 0x5c042 0x1 0x02
+write 0x5c043 0x1 0xe1
+write 0x5c048 0x1 0x8a
+write 0x5c04a 0x1 0x31
+write 0x5c04b 0x1 0xff
+write 0xe1020403 0x1 0xff
+"""
+
+
+def replay_lp1886362(guard: bool) -> Machine:
+    from dmamon.qtest import execute
+
+    m = Machine(devices=["e1000e-lite,id=nic0,addr=2"])
+    m.engine.fixes.set("reentrancy-guard", guard)
+    for line in LP1886362.splitlines():
+        assert execute(m, line.split()).ok
+    return m
+
+
+def test_the_published_lp1886362_reproducer_is_blocked_at_the_nics_own_tctl() -> None:
+    m = replay_lp1886362(guard=True)
+    # The address of the illegal accesses in the RFC's trace: 0xe1020400, TCTL.
+    assert warnings(m) == [
+        "warning: Blocked re-entrant IO on MemoryRegion: e1000e-mmio at addr: 0x400"
+    ]
+    assert m.run_state == "running"
+
+
+def test_without_the_guard_the_published_reproducer_crashes_the_machine() -> None:
+    m = replay_lp1886362(guard=False)
+    assert m.run_state == "crashed"
+    assert m.engine.halt is not None
+    assert m.engine.halt.summary.startswith("stack overflow: 65 nested MMIO dispatches into nic0")
+    assert m.engine.halt.details[1] == "  #1 nic0 e1000e-mmio+0x400 write 0xfb (4 bytes)"

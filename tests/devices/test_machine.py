@@ -233,6 +233,13 @@ def test_system_reset_recovers_a_halted_machine_and_keeps_the_time() -> None:
     assert m.now_ns == 1000 and m.reset_count == 1
 
 
+def test_system_reset_of_a_paused_machine_leaves_it_in_prelaunch() -> None:
+    m = Machine()
+    m.stop()
+    m.system_reset()
+    assert m.status() == "paused (prelaunch)"
+
+
 def test_system_reset_returns_devices_to_power_on_state() -> None:
     m = Machine()
     place_edu(m)

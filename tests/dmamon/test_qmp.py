@@ -425,6 +425,24 @@ def test_empty_arguments_object_is_fine_for_a_command_without_parameters() -> No
     assert s.feed(b'{"execute": "stop", "arguments": {}}') == b'{"return": {}}\r\n'
 
 
+def test_a_command_bug_is_answered_as_an_internal_error_and_the_session_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = session()
+
+    def broken(self: QmpSession, a: dict[str, object]) -> object:
+        raise RuntimeError("oops")
+
+    monkeypatch.setattr(QmpSession, "_query_version", broken)
+    assert err(s, "query-version") == ("GenericError", "internal error: RuntimeError: oops")
+    monkeypatch.setattr(QmpSession, "_query_version", lambda self, a: object())
+    assert err(s, "query-version") == (
+        "GenericError",
+        "internal error: cannot encode object as QMP JSON",
+    )
+    assert s.feed(b'{"execute": "stop", "id": 1}') == b'{"return": {}, "id": 1}\r\n'
+
+
 # ============================================================================================
 # Run state and events
 # ============================================================================================
@@ -1264,7 +1282,8 @@ def test_qemu_qmp_client_drives_dmamon_over_a_unix_socket(sock_dir: Path) -> Non
     assert got["badarg"] == ("GenericError", "Invalid parameter type for 'val', expected: integer")
     assert got["hmp"] == "VM status: paused (prelaunch)\r\n"
     assert got["events"] == ["RESUME", "STOP", "RESET"]
-    assert got["raw"] == {"status": "paused", "singlestep": False, "running": False}
+    # QEMU: a reset while stopped leaves the machine in prelaunch
+    assert got["raw"] == {"status": "prelaunch", "singlestep": False, "running": False}
     assert result == ["quit"]
 
 

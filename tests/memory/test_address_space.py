@@ -314,10 +314,11 @@ def test_ops_read_and_write_events_trace_each_piece_with_the_absolute_address() 
     space.store(0x100010, 2, 0xABCD)
     traces = [r.text for r in engine.tracer.ring if r.kind == "trace"]
     v0, v1 = regs.value(8, 4), regs.value(12, 4)
+    mr = f"cpu -1 mr {dev.id:#x}"
     assert traces == [
-        f"memory_region_ops_read cpu -1 mr {dev.id:#x} addr 0x100008 value {v0:#x} size 4 name 'dev'",
-        f"memory_region_ops_read cpu -1 mr {dev.id:#x} addr 0x10000c value {v1:#x} size 4 name 'dev'",
-        f"memory_region_ops_write cpu -1 mr {dev.id:#x} addr 0x100010 value 0xabcd size 2 name 'dev'",
+        f"memory_region_ops_read {mr} addr 0x100008 value {v0:#x} size 4 name 'dev'",
+        f"memory_region_ops_read {mr} addr 0x10000c value {v1:#x} size 4 name 'dev'",
+        f"memory_region_ops_write {mr} addr 0x100010 value 0xabcd size 2 name 'dev'",
     ]
 
 
@@ -501,3 +502,42 @@ def test_every_fixed_width_round_trips_through_ram(size: int) -> None:
     value = int.from_bytes(bytes(range(1, size + 1)), "little")
     assert space.store(0x300, size, value) == OK
     assert space.load(0x300, size) == (OK, value)
+
+
+def test_a_single_traced_access_is_traced_too() -> None:
+    regs = Regs()
+    space, engine, dev = build(ops=regs_ops(regs, valid_max=4))
+    space.load(0x100004, 4)  # untraced first, so the range is cached
+    engine.tracer.set_state("memory_region_ops_read", True)
+    space.load(0x100004, 4)
+    assert [r.text for r in engine.tracer.ring] == [
+        f"memory_region_ops_read cpu -1 mr {dev.id:#x} addr 0x100004 value "
+        f"{regs.value(4, 4):#x} size 4 name 'dev'"
+    ]
+
+
+def test_a_region_given_new_ops_uses_them_at_once() -> None:
+    old, new = Regs(), Regs()
+    new.mem[0:4] = b"\x01\x02\x03\x04"
+    space, _, dev = build(ops=regs_ops(old, valid_max=4))
+    space.load(0x100000, 4)
+    dev.ops = regs_ops(new, valid_max=4)
+    assert space.load(0x100000, 4) == (OK, 0x04030201)
+    assert space.store(0x100000, 4, 7) == OK
+    assert new.calls == [("r", 0, 4), ("w", 0, 4)]
+
+
+def test_the_dispatch_in_progress_is_named_when_a_write_handler_hangs() -> None:
+    engine = Engine(watchdog_steps=10)
+
+    def spin(off: int, value: int, size: int) -> None:
+        while True:
+            engine.tick()
+
+    root = MemoryRegion.container("system")
+    ops = MmioOps(write=spin)
+    root.add_subregion(0x1000, MemoryRegion.io_region("spin-mmio", 0x10, ops, Owner("dev0")))
+    space = AddressSpace("memory", root, engine)
+    assert space.store(0x1008, 4, 5) == MemTxResult.ERROR
+    assert engine.halt is not None
+    assert engine.halt.details == ("  in dev0 spin-mmio+0x8 write 0x5 (4 bytes)",)

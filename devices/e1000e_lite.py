@@ -22,6 +22,7 @@ Every ring walk is bounded by the ring size and by the engine's watchdog
 
 from __future__ import annotations
 
+import re
 import struct
 from collections import deque
 from typing import TYPE_CHECKING
@@ -280,18 +281,21 @@ _RX_DESC = struct.Struct("<QHHBBH")  # buffer_addr, length, csum, status, errors
 
 
 class TxDesc:
-    """A legacy transmit descriptor (``struct e1000_tx_desc``), for tests and labs.
-
-    Args:
-        buffer_addr: bus address of the data.
-        length: bytes in this descriptor.
-        cmd: EOP 0x01, IFCS 0x02, RS 0x08, DEXT 0x20 ...
-        status: DD 0x01 once written back.
-    """
+    """A legacy transmit descriptor (``struct e1000_tx_desc``), for tests and labs."""
 
     @staticmethod
     def pack(buffer_addr: int, length: int, cmd: int, status: int = 0) -> bytes:
-        """The 16 bytes of the descriptor, in memory order."""
+        """Build a descriptor.
+
+        Args:
+            buffer_addr: bus address of the data.
+            length: bytes of data in this descriptor (16 bits).
+            cmd: EOP 0x01, IFCS 0x02, RS 0x08, DEXT 0x20 ...
+            status: DD 0x01 once written back.
+
+        Returns:
+            The 16 bytes of the descriptor, in memory order.
+        """
         lower = (length & 0xFFFF) | ((cmd & 0xFF) << 24)
         return _RING_DESC.pack(buffer_addr & U64, lower, status & 0xFF)
 
@@ -301,31 +305,49 @@ class RxDesc:
 
     @staticmethod
     def pack(buffer_addr: int) -> bytes:
-        """A fresh descriptor: just the buffer address."""
+        """Build a descriptor the guest hands to the NIC.
+
+        Args:
+            buffer_addr: bus address of the receive buffer (0: a null descriptor).
+
+        Returns:
+            The 16 bytes of the descriptor, in memory order.
+        """
         return _RX_DESC.pack(buffer_addr & U64, 0, 0, 0, 0, 0)
 
     @staticmethod
     def unpack(data: bytes) -> tuple[int, int, int, int]:
-        """``(buffer_addr, length, status, errors)`` of a written-back descriptor."""
+        """Decode a descriptor the NIC wrote back.
+
+        Args:
+            data: at least 16 bytes, in memory order.
+
+        Returns:
+            ``(buffer_addr, length, status, errors)``; status DD 0x01, EOP 0x02.
+        """
         addr, length, _, status, errors, _ = _RX_DESC.unpack(data[:DESC_LEN])
         return addr, length, status, errors
 
 
+_MAC_RE = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
+
+
 def _parse_mac(text: str) -> bytes:
-    parts = text.split(":")
-    try:
-        mac = bytes(int(p, 16) for p in parts)
-    except ValueError:
-        mac = b""
-    if len(parts) != 6 or len(mac) != 6 or any(len(p) != 2 for p in parts):
+    if not _MAC_RE.match(text):
         raise ConfigError(
             f"Property 'e1000e-lite.mac' expects a MAC like 52:54:00:12:34:56, not {text!r}"
         )
-    return mac
+    return bytes(int(p, 16) for p in text.split(":"))
 
 
 class E1000eLite(PciDevice, type_name="e1000e-lite"):
-    """Intel 82574L reduced to TX/RX legacy rings and MAC loopback."""
+    """Intel 82574L reduced to TX/RX legacy rings and MAC loopback.
+
+    Attributes:
+        regs: the register bank (``reg read nic0 tdt``, ``info registers nic0``).
+        wire: the last 16 frames sent out without loopback (no netdev is modelled).
+        mac: the MAC address from the ``mac`` property.
+    """
 
     description = "Intel 82574L (e1000e) reduced: legacy TX/RX rings, MAC loopback"
     vendor_id = 0x8086
@@ -365,6 +387,8 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
         self._rx_vec: SimObject | None = None  # rx_pkt's fragment vector (net_rx_pkt.vec)
         self._rx_depth = 0
         self._msi_pending = 0
+        self._tx_walk = f"{name} TX ring walk"  # watchdog labels
+        self._rx_walk = f"{name} RX ring walk"
         self._set_mac_regs()
 
     def banks(self) -> dict[str, RegisterBank]:
@@ -426,8 +450,8 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
     @before_write("ctrl")
     def _ctrl_write(self, old: int, new: int) -> int | None:
         if new & CTRL_RST:
-            # e1000e_set_ctrl (QEMU 8.0+: e1000e_reset): registers back to their reset values,
-            # the MAC address kept; RST itself is self-clearing.
+            # e1000e_set_ctrl → e1000e_reset(core, true) in current QEMU (7.2 only restored
+            # the MAC address): registers to reset values; RST itself is self-clearing.
             self.tracer.emit(e1000e_core_ctrl_sw_reset)
             self.regs.reset()
             self._set_mac_regs()
@@ -521,7 +545,7 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
         assert self.dma is not None
         cause = ICR_TXQE
         while not self._ring_empty(_TX):
-            self.engine.tick(1, f"{self.name} TX ring walk")
+            self.engine.tick(1, self._tx_walk)
             base = self._head_descr(_TX)
             desc = self.dma.read(base, DESC_LEN).data  # QEMU ignores the result
             buf, lower, upper = _RING_DESC.unpack(desc)
@@ -542,7 +566,7 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
                 self._tx_skip = True
             elif length:
                 assert self.dma is not None
-                self.engine.tick(1 + length // 4096, f"{self.name} TX fragment copy")
+                self.engine.tick(1 + length // 4096, self._tx_walk)
                 self._tx_frags.append(self.dma.read(buf, length).data)
                 self._tx_size += length
         if cmd & TXD_CMD_EOP:
@@ -701,7 +725,7 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
         desc_offset = 0
         iov_ofs = 0
         while True:
-            self.engine.tick(1, f"{self.name} RX ring walk")
+            self.engine.tick(1, self._rx_walk)
             desc_size = min(total - desc_offset, bsize)
             if self._ring_empty(_RX):
                 return  # QEMU returns here without updating the statistics

@@ -39,8 +39,10 @@ ALL_ONES = 0xFFFF_FFFF_FFFF_FFFF
 EDU_BOUNDS = declare_fix(
     "edu-dma-bounds",
     True,
-    "refuse an edu DMA whose range leaves the 4 KiB device buffer instead of copying past it",
-    "QEMU 2025 'hw/misc/edu: Fix DMA bounds check' (7.2 logs the error and copies anyway)",
+    "edu checks DMA ranges as upstream does (guest_errors log, transfer refused) instead of "
+    "QEMU 7.2's off-by-one check that aborts the whole emulator with hw_error",
+    "QEMU 7.2 edu_check_range hw_error; 'hw: misc: edu: use qemu_log_mask instead of "
+    "hw_error' (2022) and the 2025 bounds fix that skips the transfer",
     "edu",
 )
 
@@ -75,6 +77,17 @@ class EduRegs(RegisterBank, size=0x100, valid_sizes=(4, 8)):
         ),
         doc="DMA command",
     )
+
+
+# The offsets QEMU's switch statements handle, with the register's width in bytes.
+_READ_CASES = {i.offset: i.size for i in EduRegs.registers() if i.access is not WO}
+_WRITE_CASES = {i.offset: i.size for i in EduRegs.registers() if i.offset not in (0x00, 0x24)}
+_MASKS = {4: 0xFFFF_FFFF, 8: ALL_ONES}
+
+
+def _c_hex16(v: int) -> str:
+    """C's ``%#.16llx``: no ``0x`` for zero."""
+    return f"0x{v:016x}" if v else "0000000000000000"
 
 
 class Edu(PciDevice, type_name="edu"):
@@ -142,19 +155,19 @@ class Edu(PciDevice, type_name="edu"):
     def _mmio_read(self, off: int, size: int) -> int:
         if off < 0x80 and size != 4:
             return ALL_ONES
-        info = EduRegs.lookup(off)
-        if info is None or info.offset != off or info.access is WO:
+        width = _READ_CASES.get(off)
+        if width is None:
             return ALL_ONES  # no case in QEMU's switch: ~0
-        return self.regs.read(off, info.size)
+        return self.regs.read(off, width)
 
     def _mmio_write(self, off: int, val: int, size: int) -> None:
         if off < 0x80 and size != 4:
             return
-        info = EduRegs.lookup(off)
-        if info is None or info.offset != off or off in (0x00, 0x24):
+        width = _WRITE_CASES.get(off)
+        if width is None:
             return
         # QEMU stores the whole access value: a 4-byte write to 0x80 clears the high half.
-        self.regs.write(off, val & ((1 << info.width) - 1), info.size)
+        self.regs.write(off, val & _MASKS[width], width)
 
     # -- registers -------------------------------------------------------------------------
 
@@ -257,21 +270,39 @@ class Edu(PciDevice, type_name="edu"):
     # -- DMA -------------------------------------------------------------------------------
 
     def _range(self, start: int, count: int) -> bool:
-        """edu_check_range: log (guest_errors) a transfer outside the device buffer."""
+        """Is ``[start, start + count)`` inside the device buffer?
+
+        Upstream (fix on): any range inside the buffer, a full 4 KiB or an empty one too;
+        a bad one is logged under guest_errors and refused. QEMU 7.2 (fix off): its
+        ``within()`` test also rejects a range ending at the buffer's end and an empty
+        one, and a bad range is ``hw_error``: QEMU aborts (here: the machine crashes).
+        """
         end = start + count
         buf_end = DMA_START + DMA_SIZE
-        if end >= start and start >= DMA_START and end <= buf_end:
-            return True
-        self.guest_error(
+        text = (
             f"EDU: DMA range 0x{start:016x}-0x{(end - 1) & ALL_ONES:016x} out of bounds "
             f"(0x{DMA_START:016x}-0x{buf_end - 1:016x})!"
         )
-        return False
+        if self.engine.fixes[EDU_BOUNDS]:
+            if end >= start and start >= DMA_START and end <= buf_end:
+                return True
+            self.guest_error(text)
+            return False
+        if DMA_START <= start < buf_end and end > start and DMA_START <= end < buf_end:
+            return True
+        raise MachineHalt(
+            "crashed",
+            f"qemu: hardware error: {text}",
+            ("(QEMU 7.2 aborts here; fix edu-dma-bounds logs and refuses)",),
+        )
 
     def _clamp(self, addr: int) -> int:
         res = addr & self._dma_mask
         if res != addr:
-            self.guest_error(f"EDU: clamping DMA 0x{addr:016x} to 0x{res:016x}!")
+            if self.engine.fixes[EDU_BOUNDS]:
+                self.guest_error(f"EDU: clamping DMA 0x{addr:016x} to 0x{res:016x}!")
+            else:  # QEMU 7.2: printf("EDU: clamping DMA %#.16"PRIx64" to %#.16"PRIx64"!\n")
+                self.tracer.console(f"EDU: clamping DMA {_c_hex16(addr)} to {_c_hex16(res)}!")
         return res
 
     def _dma_begin(self) -> None:
@@ -305,34 +336,19 @@ class Edu(PciDevice, type_name="edu"):
         result = "skipped"
         if to_ram:
             src = r.peek("dma_src")
-            in_range = self._range(src, count)
-            if in_range or not self.engine.fixes[EDU_BOUNDS]:
-                self._out_of_bounds(in_range, src, count, "read")
+            if self._range(src, count):
                 data = bytes(self.dma_buf[src - DMA_START : src - DMA_START + count])
                 dst = self._clamp(r.peek("dma_dst"))
                 result = self._dma_out(dst, data)
         else:
             dst = r.peek("dma_dst")
-            in_range = self._range(dst, count)
-            if in_range or not self.engine.fixes[EDU_BOUNDS]:
-                self._out_of_bounds(in_range, dst, count, "write")
+            if self._range(dst, count):
                 src = self._clamp(r.peek("dma_src"))
                 result = self._dma_in(src, dst - DMA_START, count)
         r.poke("dma_cmd", r.peek("dma_cmd") & ~DMA_RUN)
         self.tracer.emit(ev.edu_dma_done, dev=self.name, dir=direction, count=count, result=result)
         if cmd & DMA_IRQ_EN:
             self.raise_irq(DMA_IRQ)
-
-    def _out_of_bounds(self, in_range: bool, start: int, count: int, op: str) -> None:
-        if in_range:
-            return
-        # QEMU 7.2 copies past dma_buf[] into the rest of EduState and beyond.
-        raise MachineHalt(
-            "crashed",
-            f"SIM-OOB: {self.name} DMA {op} of {count:#x} bytes at device offset "
-            f"{start - DMA_START:#x} leaves dma_buf[{DMA_SIZE:#x}] (QEMU 7.2 corrupts its "
-            "own heap here; fix edu-dma-bounds refuses the transfer)",
-        )
 
     def _dma_out(self, dst: int, data: bytes) -> str:
         assert self.dma is not None

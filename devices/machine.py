@@ -146,7 +146,7 @@ class Machine:
             self.apic_msi = MemoryRegion.io_region(
                 "apic-msi",
                 MiB,
-                MmioOps(read=lambda o, s: 0, write=self._msi_write, valid_min=4, valid_max=4),
+                MmioOps(read=lambda o, s: 0, write=self._msi_write),
             )
             self.system.add_subregion(MSI_WINDOW, self.apic_msi, priority=4096)
             self.io = MemoryRegion.container("io", 1 << 16)

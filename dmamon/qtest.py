@@ -709,15 +709,21 @@ class QtestSession:
         return fast
 
 
-_SESSIONS: weakref.WeakKeyDictionary[Machine, QtestSession] = weakref.WeakKeyDictionary()
+# Weak both ways: the machine keeps its session alive through its IRQ listener, and a
+# strong value here would keep the machine (its key) alive forever.
+_SESSIONS: weakref.WeakKeyDictionary[Machine, weakref.ref[QtestSession]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def session_for(machine: Machine) -> QtestSession:
     """The machine's shared session (the monitor and ``.qtest`` scripts use it, so an
     ``irq_intercept_in`` done in one is seen by the other)."""
-    s = _SESSIONS.get(machine)
+    ref = _SESSIONS.get(machine)
+    s = ref() if ref is not None else None
     if s is None:
-        s = _SESSIONS[machine] = QtestSession(machine)
+        s = QtestSession(machine)
+        _SESSIONS[machine] = weakref.ref(s)
     return s
 
 

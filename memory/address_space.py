@@ -9,6 +9,7 @@ windows are translated per access. Every refused access is a result value plus, 
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -102,6 +103,7 @@ class AddressSpace:
         self._gen = -1
         self._last: FlatRange | None = None
         self._plan: _IoPlan | None = None  # fast-path facts about _last when it is I/O
+        self._last_ram: FlatRange | None = None  # the RAM range bulk DMA last hit
         self._bounce_in_use = False
 
     # -- flat view -------------------------------------------------------------------------
@@ -113,6 +115,7 @@ class AddressSpace:
             self._view = FlatView(self.root)
             self._gen = _Topology.generation
             self._last = None
+            self._last_ram = None
             self._plan = None
         return self._view
 
@@ -303,6 +306,27 @@ class AddressSpace:
             if _access_size(mr, size, off) == size:
                 return self.dispatch_write(mr, off, value, size, attrs)
         return self.write(addr, value.to_bytes(size, "little"), attrs)
+
+    def ram_span(self, addr: int, length: int, is_write: bool) -> tuple[mmap.mmap, int] | None:
+        """Host RAM backing ``[addr, addr + length)`` when it is one RAM range, else None.
+
+        The fast path of bulk DMA: the caller copies directly and falls back to
+        :meth:`access` for anything else (I/O, IOMMU windows, holes, ROM writes).
+        """
+        if self._gen != _Topology.generation or self._view is None:
+            self.flatview  # noqa: B018 - refresh
+        fr = self._last_ram
+        if fr is None or not (fr.start <= addr and addr + length <= fr.end):
+            assert self._view is not None
+            fr = self._view.lookup(addr)
+            if fr is None or fr.region.ram is None or addr + length > fr.end:
+                return None
+            self._last_ram = fr
+        if is_write and fr.readonly:
+            return None
+        ram = fr.region.ram
+        assert ram is not None
+        return ram, fr.offset_in_region + addr - fr.start
 
     # -- map / unmap -----------------------------------------------------------------------
 

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DmaMapping", "DmaPort", "DmaResult", "DmaTracker"]
 
+_OK = MemTxResult.OK
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class DmaResult:
     """Outcome of one DMA call.
 
@@ -167,6 +169,12 @@ class DmaPort:
 
     def read(self, addr: int, length: int) -> DmaResult:
         """Read ``length`` bytes of bus address ``addr``."""
+        tracer = self.engine.tracer
+        if ev.dma_read not in tracer.enabled:
+            span = self.space.ram_span(addr, length, False)
+            if span is not None:  # plain RAM: one copy, no pieces
+                ram, off = span
+                return DmaResult(_OK, ram[off : off + length])
         buf = bytearray(length)
         out = self.space.access(addr, memoryview(buf), False, self.attrs)
         tracer = self.engine.tracer
@@ -183,6 +191,12 @@ class DmaPort:
 
     def write(self, addr: int, data: bytes) -> DmaResult:
         """Write ``data`` at bus address ``addr``."""
+        if ev.dma_write not in self.engine.tracer.enabled:
+            span = self.space.ram_span(addr, len(data), True)
+            if span is not None:
+                ram, off = span
+                ram[off : off + len(data)] = data
+                return _WRITE_OK
         out = self.space.access(addr, memoryview(bytearray(data)), True, self.attrs)
         tracer = self.engine.tracer
         if ev.dma_write in tracer.enabled:
@@ -253,3 +267,7 @@ class DmaPort:
         """Record a DMA-API misuse (trace event ``dma_checker`` and the tracker's list)."""
         self.engine.dma.reports.append(f"{self.device}: {what}")
         self.engine.tracer.emit(ev.dma_checker, dev=self.device, what=what)
+
+
+# Successful RAM writes all return this one result (results are values: do not mutate them).
+_WRITE_OK = DmaResult(_OK)

@@ -96,7 +96,8 @@ class TraceRecord:
     Attributes:
         seq: monotonically increasing number within the tracer.
         time_ns: virtual time when it was recorded.
-        kind: ``"trace"``, ``"log"`` (a log item such as guest_errors) or ``"warning"``.
+        kind: ``"trace"``, ``"log"`` (a log item such as guest_errors), ``"warning"``, or
+            ``"console"`` (a line the model prints unconditionally).
         name: event name, log item, or ``"warning"``.
         text: the line as QEMU would print it.
     """
@@ -208,6 +209,10 @@ class Tracer:
     def warn(self, text: str) -> None:
         """Record a warning; warnings are always shown (QEMU ``warn_report``)."""
         self._record("warning", "warning", f"warning: {text}")
+
+    def console(self, text: str) -> None:
+        """Record a line a model prints unconditionally (QEMU code that uses printf)."""
+        self._record("console", "console", text)
 
     def warn_once(self, key: str, text: str) -> None:
         """Record a warning the first time ``key`` is seen (QEMU ``warn_report_once``)."""

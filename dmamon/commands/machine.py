@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from dmamon.memory import ConfigError, all_fixes
+from dmamon.devices import Device
+from dmamon.memory import ConfigError, Engine, all_fixes
 from dmamon.monitor import Monitor, MonitorError, command, split_words
 from dmamon.views import fixes_lines
 
@@ -186,6 +188,22 @@ def _reg_value(mon: Monitor, bank_cls: type, reg: str, text: str, old: int) -> i
     return value
 
 
+def _as_guest(dev: Device, engine: Engine, access: Callable[[], None]) -> None:
+    """Run a register access as MMIO dispatch would: one activation, with the device
+    engaged in I/O, so re-entrant DMA from its hooks meets the guard as a guest's would."""
+    guard = dev.guard
+
+    def engaged() -> None:
+        was = guard.engaged_in_io
+        guard.engaged_in_io = True
+        try:
+            access()
+        finally:
+            guard.engaged_in_io = was
+
+    engine.run_activation(engaged)
+
+
 @command(
     "reg",
     "read|write dev reg [value] [--peek]",
@@ -221,14 +239,14 @@ def reg(mon: Monitor, args: str) -> None:
         value = _reg_value(mon, cls, info.name, words[3], bank.peek(info.name))
         if value >> info.width:
             raise MonitorError(f"reg: {value:#x} does not fit {info.name} ({info.width} bits)")
-        engine.run_activation(lambda: bank.write(info.offset, value, info.size))
+        _as_guest(dev, engine, lambda: bank.write(info.offset, value, info.size))
         mon.value = value
         return
     if peek:
         value = bank.peek(info.name)
     else:
         box: list[int] = []
-        engine.run_activation(lambda: box.append(bank.read(info.offset, info.size)))
+        _as_guest(dev, engine, lambda: box.append(bank.read(info.offset, info.size)))
         value = box[0] if box else 0
     fields = cls.decode(info.name, value)
     mon.value = value

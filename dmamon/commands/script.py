@@ -15,6 +15,7 @@ Operators: ``== != < <= > >=``; numbers are HMP expressions, anything else compa
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 from dmamon.hmpexpr import HmpError, evaluate
@@ -176,7 +177,9 @@ def _regex(args: str, name: str) -> re.Pattern[str]:
     if not args.strip():
         raise MonitorError(f"{name}: usage: {name} REGEX")
     try:
-        return re.compile(args.strip())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. FutureWarning for "[" sets
+            return re.compile(args.strip())
     except re.error as e:
         raise MonitorError(f"{name}: bad regular expression: {e}") from None
 

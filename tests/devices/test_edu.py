@@ -387,12 +387,36 @@ def test_without_the_bounds_fix_an_out_of_range_transfer_crashes_the_machine(
     assert m.run_state == "crashed"
     halt = m.engine.halt
     assert halt is not None
+    # QEMU 7.2's edu_check_range calls hw_error: the whole emulator aborts
     assert halt.summary == (
-        "SIM-OOB: edu0 DMA read of 0x1000 bytes at device offset 0x800 leaves dma_buf[0x1000] "
-        "(QEMU 7.2 corrupts its own heap here; fix edu-dma-bounds refuses the transfer)"
+        "qemu: hardware error: EDU: DMA range 0x0000000000040800-0x00000000000417ff out of "
+        "bounds (0x0000000000040000-0x0000000000040fff)!"
     )
     warnings = [r.text for r in m.engine.tracer.ring if r.kind == "warning"]
-    assert warnings == [f"warning: machine crashed: {halt.summary}"]
+    assert warnings[0] == f"warning: machine crashed: {halt.summary}"
+
+
+@pytest.mark.parametrize("count", [0x1000, 0])
+def test_qemu_72_range_check_rejects_a_full_or_empty_transfer(
+    edu_machine: Machine, count: int
+) -> None:
+    # QEMU 7.2 within(end1, start, end2) needs end1 < end2 and end1 > addr (observed:
+    # count 0x1000 at 0x40000 and count 0 both abort); upstream accepts both.
+    m = edu_machine
+    m.engine.fixes.set("edu-dma-bounds", False)
+    dma(m, 0x1000, 0x40000, count, 1)
+    m.step(100 * MS)
+    assert m.run_state == "crashed"
+
+
+def test_qemu_72_clamping_message_goes_to_stdout_always(edu_machine: Machine) -> None:
+    m = edu_machine
+    m.engine.fixes.set("edu-dma-bounds", False)
+    dma(m, 0x10000000, 0x40000, 4, 1)
+    m.step(100 * MS)
+    assert [r.text for r in m.engine.tracer.ring if r.kind == "console"] == [
+        "EDU: clamping DMA 0x0000000010000000 to 0000000000000000!"
+    ]
 
 
 def test_a_crashed_machine_comes_back_with_system_reset(edu_machine: Machine) -> None:

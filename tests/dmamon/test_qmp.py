@@ -575,7 +575,9 @@ def test_an_edu_dma_past_its_buffer_crashes_the_machine_and_says_so() -> None:
     assert [o.get("event") for o in out] == ["DMAMON_MACHINE_HALT", "STOP", None]
     data = out[0]["data"]
     assert isinstance(data, dict) and data["kind"] == "crashed"
-    assert str(data["summary"]).startswith("SIM-OOB: edu0 DMA write of 0x200 bytes")
+    assert str(data["summary"]).startswith(
+        "qemu: hardware error: EDU: DMA range 0x0000000000040f00"
+    )
 
 
 def test_an_iommu_fault_published_on_the_bus_becomes_an_event() -> None:

@@ -8,6 +8,7 @@ this module was written ("observed"). Where QEMU aborts, dmamon's own ERR line i
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import socket
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -492,6 +494,15 @@ def test_the_monitor_and_scripts_share_one_session_per_machine(tmp_path: Path) -
     script.write_text("\n".join([*EDU_SETUP, "writel 0xfe000060 1"]) + "\n")
     assert run_qtest_file(m, script)[-1] == (5, "writel 0xfe000060 1", ["IRQ raise 21", "OK"])
     assert session_for(m) is session_for(m)
+
+
+def test_a_machine_used_through_execute_can_still_be_freed() -> None:
+    m = Machine(devices=[])
+    execute(m, ["endianness"])
+    ref = weakref.ref(m)
+    del m
+    gc.collect()
+    assert ref() is None
 
 
 def test_qtest_scripts_skip_comments_blank_lines_and_crlf(tmp_path: Path) -> None:

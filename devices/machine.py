@@ -149,7 +149,13 @@ class Machine:
                 MmioOps(read=lambda o, s: 0, write=self._msi_write),
             )
             self.system.add_subregion(MSI_WINDOW, self.apic_msi, priority=4096)
-            self.io = MemoryRegion.container("io", 1 << 16)
+            # QEMU softmmu/ioport.c: the "io" region itself answers ports nothing else
+            # decodes with unassigned_io_ops: reads all ones, writes vanish, nothing logged.
+            self.io = MemoryRegion.io_region(
+                "io",
+                1 << 16,
+                MmioOps(read=lambda o, s: 0xFFFF_FFFF_FFFF_FFFF, valid_max=0),
+            )
             self.pci_bus = PciBus(0, self.pci_memory, self.io, self.system)
             self.pci_host = PciHost(self.pci_bus)
             self.io.add_subregion(0xCF8, self.pci_host.conf_idx)

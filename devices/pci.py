@@ -145,6 +145,7 @@ class PciDevice(Device):
         self.w1cmask = bytearray(CONFIG_SPACE_SIZE)
         self.bars: dict[int, Bar] = {}
         self.irq_level = 0
+        self._intx_masked = False
         self.msi_cap = 0
         self.msi_count = 0
         self.intx_count = 0
@@ -340,6 +341,7 @@ class PciDevice(Device):
                 self.config[p + 4 : p + 14] = bytes(10)
             self.update_mappings()
         self.irq_level = 0
+        self._intx_masked = False
 
     # -- config access ---------------------------------------------------------------------
 
@@ -382,6 +384,13 @@ class PciDevice(Device):
             or (addr < COMMAND + 2 and end > COMMAND)
         ):
             self.update_mappings()
+        masked = bool(self.command & COMMAND_INTX_DISABLE)
+        if masked != self._intx_masked:
+            self._intx_masked = masked
+            # QEMU pci_update_irq_disabled: masking drops a raised line, unmasking
+            # delivers a pending one.
+            if self.irq_level:
+                self.machine.route_intx(self, 0 if masked else 1)
 
     def _bar_address(self, bar: Bar) -> int:
         """QEMU ``pci_bar_address``: where the BAR decodes now, or BAR_UNMAPPED."""

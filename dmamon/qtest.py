@@ -434,9 +434,7 @@ class QtestSession:
         get = (self._fast_table if trusted else self._table).get
         unknown = self._unknown
         append = out.append
-        clock = self._clock
-        bhs = clock._bhs  # both are only ever changed in place
-        heap = clock._heap
+        due = self._clock.has_due_work
         after = self.machine.after_command
         for line in lines:
             words = line.split(" ")
@@ -448,7 +446,7 @@ class QtestSession:
                 append(f"FAIL internal error: {type(e).__name__}: {e}")
             # What a qtest-accel QEMU's main loop does between commands: bottom halves and
             # timers already due (the virtual clock only moves by clock_step/clock_set).
-            if bhs or (heap and heap[0][0] <= clock.now_ns):
+            if due():
                 after()
         return len(lines)
 

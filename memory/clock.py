@@ -99,6 +99,7 @@ class VirtualClock:
         self._heap: list[tuple[int, int, Timer]] = []
         self._bhs: deque[BottomHalf] = deque()
         self._seq = 0
+        self.stopped = False  # set while the machine is halted: time stands still
         self.activate: Activator = _plain
 
     # -- factories -------------------------------------------------------------------------
@@ -137,6 +138,11 @@ class VirtualClock:
         self._prune()
         return self._heap[0][0] if self._heap else None
 
+    def has_due_work(self) -> bool:
+        """Whether a bottom half is queued or a timer is due now (cheap: no pruning)."""
+        heap = self._heap
+        return bool(self._bhs) or (bool(heap) and heap[0][0] <= self.now_ns)
+
     @property
     def pending_bhs(self) -> int:
         """How many bottom halves are queued."""
@@ -168,7 +174,7 @@ class VirtualClock:
 
     def _fire_due(self, limit_ns: int, budget: int) -> int:
         ran = self.run_bhs(budget)
-        while ran < budget:
+        while ran < budget and not self.stopped:
             self._prune()
             if not self._heap or self._heap[0][0] > limit_ns:
                 break
@@ -198,7 +204,7 @@ class VirtualClock:
         """
         target = self.now_ns + max(delta_ns, 0)
         ran = self._fire_due(target, budget)
-        if ran < budget:
+        if ran < budget and not self.stopped:
             self.now_ns = max(self.now_ns, target)
         return ran
 
@@ -215,6 +221,7 @@ class VirtualClock:
 
     def clear(self) -> None:
         """Drop every timer and bottom half (machine reset keeps the time)."""
+        self.stopped = False
         for _, _, t in self._heap:
             t.deadline_ns = None
         self._heap.clear()

@@ -130,6 +130,7 @@ class Engine:
         """Record a modelled fatal state and tell the listeners (the machine)."""
         if self.halt is None:
             self.halt = h
+        self.clock.stopped = True
         for cb in list(self.halt_listeners):
             cb(h)
 

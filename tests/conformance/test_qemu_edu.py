@@ -103,10 +103,5 @@ def test_a_dma_of_zero_bytes_copies_nothing_with_edu_dma_bounds_on(conformance: 
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dmamon does not re-route a pending INTx when COMMAND.INTX_DISABLE changes; "
-    "QEMU's pci_default_write_config calls pci_update_irq_disabled (devices/pci.py)",
-)
 def test_unmasking_intx_delivers_a_pending_interrupt_as_in_qemu(conformance: Any) -> None:
     assert conformance.outcome("edu-intx-unmask-delivers-pending").mismatches() == []

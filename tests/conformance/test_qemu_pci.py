@@ -26,10 +26,5 @@ def test_the_ich9_functions_answer_as_in_qemu(conformance: Any) -> None:
     assert conformance.outcome("pci-ich9-functions").mismatches() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ports nothing decodes read 0 in dmamon; QEMU's io region reads all ones "
-    "(softmmu/ioport.c unassigned_io_ops; devices/machine.py)",
-)
 def test_unassigned_io_ports_read_all_ones_as_in_qemu(conformance: Any) -> None:
     assert conformance.outcome("io-unassigned-ports").mismatches() == []

@@ -339,10 +339,13 @@ def test_info_mtree_f_of_the_default_machine_shares_the_bus_master_view() -> Non
         "FlatView #1",
         ' AS "I/O", root: io',
         " Root memory region: io",
+        # QEMU's "io" region answers the ports nothing else decodes (unassigned_io_ops)
+        "  0000000000000000-0000000000000cf7 (prio 0, i/o): io",
         "  0000000000000cf8-0000000000000cf8 (prio 0, i/o): pci-conf-idx",
         "  0000000000000cf9-0000000000000cf9 (prio 1, i/o): lpc-reset-control",
         "  0000000000000cfa-0000000000000cfb (prio 0, i/o): pci-conf-idx @0000000000000002",
         "  0000000000000cfc-0000000000000cff (prio 0, i/o): pci-conf-data",
+        "  0000000000000d00-000000000000ffff (prio 0, i/o): io @0000000000000d00",
         "",
         "FlatView #2",
         ' AS "mch", root: bus master container',

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from dmamon.devices import trace_events as ev
 from dmamon.devices.base import DEVICE_TYPES, Device
+from dmamon.devices.ich9 import Ich9Ahci, Ich9Lpc, Ich9Smbus
 from dmamon.devices.pci import HostBridge, PciBus, PciDevice, PciHost, devfn
 from dmamon.devices.props import DeviceSpec, parse_device_spec
 from dmamon.memory import (
@@ -100,6 +101,7 @@ class Machine:
         self.gsi_levels: dict[int, int] = {}
         self.msi_log: list[tuple[int, int]] = []
         self.reset_count = 0
+        self.builtin: list[PciDevice] = []
         self._build_board()
         for spec in DEFAULT_DEVICES if devices is None else devices:
             self.device_add(spec)
@@ -175,6 +177,17 @@ class Machine:
         mch.plug(self.pci_bus, devfn(0, 0))
         mch.realize()
         self.host_bridge = mch
+        # q35's built-in ICH9 functions (pc_q35.c), present even with -nodefaults
+        for cls, name, fn in (
+            (Ich9Lpc, "ich9-lpc", 0),
+            (Ich9Ahci, "ich9-ahci", 2),
+            (Ich9Smbus, "ich9-smbus", 3),
+        ):
+            fdev = cls(self, name, {})
+            fdev.qdev_id = ""
+            fdev.plug(self.pci_bus, devfn(31, fn))
+            fdev.realize()
+            self.builtin.append(fdev)
 
     def _msi_write(self, off: int, val: int, size: int) -> None:
         self.msi_log.append((MSI_WINDOW + off, val))

@@ -165,7 +165,7 @@ class PciDevice(Device):
         c[CLASS_PROG] = self.prog_if
         c[CLASS_DEVICE : CLASS_DEVICE + 2] = self.class_id.to_bytes(2, "little")
         c[HEADER_TYPE] = self.header_type
-        if self.header_type == 0:
+        if self.header_type & 0x7F == 0:
             c[SUBSYSTEM_VENDOR_ID : SUBSYSTEM_VENDOR_ID + 2] = self.subsystem_vendor_id.to_bytes(
                 2, "little"
             )

@@ -39,7 +39,7 @@ def pci_lines(machine: Machine) -> list[str]:
         name = _class_name(d.class_id)
         label = name if name else f"Class {d.class_id:04d}"
         out.append(f"    {label}: PCI device {d.vendor_id:04x}:{d.device_id:04x}")
-        if d.header_type == 0:
+        if d.header_type & 0x7F == 0:
             out.append(f"      PCI subsystem {d.subsystem_vendor_id:04x}:{d.subsystem_id:04x}")
         if d.interrupt_pin:
             out.append(f"      IRQ {d.config[INTERRUPT_LINE]}, pin {'ABCD'[d.interrupt_pin - 1]}")

@@ -18,10 +18,6 @@ def test_pci_replies_match_qemu(conformance: Any, name: str) -> None:
     assert conformance.outcome(name).mismatches() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dmamon's q35 has no ICH9 LPC/AHCI/SMBus at 00:1f.0/2/3 (devices/machine.py)",
-)
 def test_the_ich9_functions_answer_as_in_qemu(conformance: Any) -> None:
     assert conformance.outcome("pci-ich9-functions").mismatches() == []
 

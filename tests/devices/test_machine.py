@@ -20,8 +20,17 @@ def exact(message: str) -> str:
     return "^" + re.escape(message) + "$"
 
 
+ICH9 = {"ich9-lpc": "00:1f.0", "ich9-ahci": "00:1f.2", "ich9-smbus": "00:1f.3"}
+
+
 def slots(m: Machine) -> dict[str, str]:
-    return {d.name: d.bdf for d in m.pci_devices()}
+    """PCI placement of the devices, leaving out q35's built-in ICH9 functions."""
+    return {d.name: d.bdf for d in m.pci_devices() if d.name not in ICH9}
+
+
+def test_q35_always_has_the_ich9_functions_at_slot_31() -> None:
+    m = Machine(devices=[])
+    assert {d.name: d.bdf for d in m.pci_devices() if d.name in ICH9} == ICH9
 
 
 def place_edu(m: Machine, command: int = 0x0006) -> None:
@@ -281,7 +290,16 @@ def test_intx_reaches_the_gsi_qemus_q35_routes_it_to(slot: int, gsi: int) -> Non
 
 def test_address_spaces_are_listed_memory_io_then_each_function() -> None:
     m = Machine(devices=["edu,id=a", "edu,id=b"])
-    assert [s.name for s in m.address_spaces()] == ["memory", "I/O", "mch", "edu", "edu"]
+    assert [s.name for s in m.address_spaces()] == [
+        "memory",
+        "I/O",
+        "mch",
+        "edu",
+        "edu",
+        "ICH9-LPC",
+        "ich9-ahci",
+        "ICH9-SMB",
+    ]
 
 
 def test_info_mtree_of_the_default_machine_prints_in_qemus_format() -> None:
@@ -309,6 +327,15 @@ def test_info_mtree_of_the_default_machine_prints_in_qemus_format() -> None:
         "  0000000000000000-ffffffffffffffff (prio 0, i/o): bus master container",
         "    0000000000000000-ffffffffffffffff (prio 0, i/o): alias bus master @system "
         "0000000000000000-ffffffffffffffff",
+        "",
+        "address-space: ICH9-LPC",
+        "  0000000000000000-ffffffffffffffff (prio 0, i/o): bus master container",
+        "",
+        "address-space: ich9-ahci",
+        "  0000000000000000-ffffffffffffffff (prio 0, i/o): bus master container",
+        "",
+        "address-space: ICH9-SMB",
+        "  0000000000000000-ffffffffffffffff (prio 0, i/o): bus master container",
         "",
         "memory-region: pc.ram",
         "  0000000000000000-0000000007ffffff (prio 0, ram): pc.ram",
@@ -349,6 +376,9 @@ def test_info_mtree_f_of_the_default_machine_shares_the_bus_master_view() -> Non
         "",
         "FlatView #2",
         ' AS "mch", root: bus master container',
+        ' AS "ICH9-LPC", root: bus master container',
+        ' AS "ich9-ahci", root: bus master container',
+        ' AS "ICH9-SMB", root: bus master container',
         " Root memory region: (none)",
         "  No rendered FlatView",
         "",

@@ -221,9 +221,13 @@ class Machine:
         props: dict[str, int | bool | str] = {p.name: p.default for p in cls.props}
         slot: int | None = None
         func = 0
+        bus = self.pci_bus
         for key, value in spec.props:
             if key == "addr" and issubclass(cls, PciDevice):
                 slot, func = _parse_pci_addr(value)
+                continue
+            if key == "bus" and issubclass(cls, PciDevice):
+                bus = self._find_bus(value)
                 continue
             props[key] = cls.prop(key).parse(value)
         name = spec.id or self._auto_name(spec.type_name)
@@ -232,9 +236,9 @@ class Machine:
         dev = cls(self, name, props)
         dev.qdev_id = spec.id or ""
         if isinstance(dev, PciDevice):
-            bus = self.pci_bus
             if slot is None:
-                slot = bus.free_slot()
+                # a secondary bus starts at slot 0; the root bus's slot 0 is the host bridge
+                slot = bus.free_slot(1 if bus is self.pci_bus else 0)
             dfn = devfn(slot, func)
             if dfn in bus.devices:
                 raise ConfigError(
@@ -245,6 +249,20 @@ class Machine:
         dev.realize()
         self.devices[name] = dev
         return dev
+
+    def _find_bus(self, name: str) -> PciBus:
+        """A PCI bus by QEMU's name: ``pcie.0``, or a bridge's id for its secondary bus.
+
+        Raises:
+            ConfigError: ``Bus 'x' not found`` (QEMU's words).
+        """
+        if name == "pcie.0":
+            return self.pci_bus
+        dev = self.devices.get(name)
+        sub = getattr(dev, "secondary_bus", None)
+        if not isinstance(sub, PciBus):
+            raise ConfigError(f"Bus '{name}' not found")
+        return sub
 
     def _auto_name(self, type_name: str) -> str:
         base = type_name.replace("-", "_")

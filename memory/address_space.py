@@ -214,31 +214,8 @@ class AddressSpace:
                 and engine.max_io_depth
                 and _OPS_READ not in engine.tracer.enabled
             ):
-                owner = plan.owner
-                guard = None
-                if owner is not None and not mr.disable_reentrancy_guard:
-                    guard = owner.guard
-                    if guard.engaged_in_io:
-                        return self.dispatch_read(mr, off, size, attrs)
-                    guard.engaged_in_io = True
-                chain = engine.io_chain
-                chain.append((plan.owner_name, mr.name, off, None, size))
-                engine.active = 1
-                engine.steps = 0
-                try:
-                    try:
-                        value = plan.read(off, size)
-                    finally:
-                        if guard is not None:
-                            guard.engaged_in_io = False
-                        chain.pop()
-                    return _OK, value & _MASK[size]
-                except MachineHalt as h:
-                    engine.halted(h)
-                    return _ERROR, 0
-                finally:
-                    engine.active = 0
-                    chain.clear()
+                fast = self._fast_io(plan, mr, off, size, None)
+                return fast if fast is not None else self.dispatch_read(mr, off, size, attrs)
             if size in _MASK and _access_size(mr, size, off) == size:
                 return self.dispatch_read(mr, off, size, attrs)
         res, data = self.read(addr, size, attrs)
@@ -278,31 +255,10 @@ class AddressSpace:
                 and engine.max_io_depth
                 and _OPS_WRITE not in engine.tracer.enabled
             ):
-                owner = plan.owner
-                guard = None
-                if owner is not None and not mr.disable_reentrancy_guard:
-                    guard = owner.guard
-                    if guard.engaged_in_io:
-                        return self.dispatch_write(mr, off, value, size, attrs)
-                    guard.engaged_in_io = True
-                chain = engine.io_chain
-                chain.append((plan.owner_name, mr.name, off, value, size))
-                engine.active = 1
-                engine.steps = 0
-                try:
-                    try:
-                        plan.write(off, value, size)
-                    finally:
-                        if guard is not None:
-                            guard.engaged_in_io = False
-                        chain.pop()
-                    return _OK
-                except MachineHalt as h:
-                    engine.halted(h)
-                    return _ERROR
-                finally:
-                    engine.active = 0
-                    chain.clear()
+                fast = self._fast_io(plan, mr, off, size, value)
+                if fast is not None:
+                    return fast[0]
+                return self.dispatch_write(mr, off, value, size, attrs)
             if _access_size(mr, size, off) == size:
                 return self.dispatch_write(mr, off, value, size, attrs)
         return self.write(addr, value.to_bytes(size, "little"), attrs)
@@ -327,6 +283,44 @@ class AddressSpace:
         ram = fr.region.ram
         assert ram is not None
         return ram, fr.offset_in_region + addr - fr.start
+
+    def _fast_io(
+        self, plan: _IoPlan, mr: MemoryRegion, off: int, size: int, value: int | None
+    ) -> tuple[MemTxResult, int] | None:
+        """dispatch_read/dispatch_write inlined for one whole, valid, aligned, untraced
+        access that starts an activation (load/store's hot path), with the same guard,
+        dispatch-chain and halt effects. None when the device is already engaged: the
+        caller takes the slow path, which blocks and warns."""
+        engine = self.engine
+        owner = plan.owner
+        guard = None
+        if owner is not None and not mr.disable_reentrancy_guard:
+            guard = owner.guard
+            if guard.engaged_in_io:
+                return None
+            guard.engaged_in_io = True
+        chain = engine.io_chain
+        chain.append((plan.owner_name, mr.name, off, value, size))
+        engine.active = 1
+        engine.steps = 0
+        try:
+            try:
+                if value is None:
+                    result = plan.read(off, size) & _MASK[size]
+                else:
+                    plan.write(off, value, size)
+                    result = 0
+            finally:
+                if guard is not None:
+                    guard.engaged_in_io = False
+                chain.pop()
+            return _OK, result
+        except MachineHalt as h:
+            engine.halted(h)
+            return _ERROR, 0
+        finally:
+            engine.active = 0
+            chain.clear()
 
     # -- map / unmap -----------------------------------------------------------------------
 

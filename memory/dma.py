@@ -10,6 +10,7 @@ flight after the IOMMU invalidated its translation" — the checks Linux's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -112,14 +113,18 @@ class DmaTracker:
         self.generation = 0
         self.next_id = 1
         self.reports: list[str] = []
+        # Called with each mapping as it is released (an IOMMU draining a COMPLETION_WAIT).
+        self.release_hooks: list[Callable[[DmaMapping], None]] = []
 
     def add(self, m: DmaMapping) -> None:
         """Register a new live mapping."""
         self.mappings[m.id] = m
 
     def remove(self, m: DmaMapping) -> None:
-        """Forget a released mapping."""
+        """Forget a released mapping and tell the release hooks."""
         self.mappings.pop(m.id, None)
+        for hook in list(self.release_hooks):
+            hook(m)
 
     def invalidate(self, lo: int, hi: int, requester_id: int | None = None) -> list[DmaMapping]:
         """An IOMMU dropped translations for IOVAs ``[lo, hi)``: mark mappings using them.

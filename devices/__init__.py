@@ -1,7 +1,9 @@
 """Device models and the machine that wires them (knows the kernel, never the UI)."""
 
+from dmamon.devices import amdvi as _amdvi  # noqa: F401  (registers amd-iommu)
 from dmamon.devices import e1000e_lite as _e1000e_lite  # noqa: F401  (registers the type)
 from dmamon.devices import edu as _edu  # noqa: F401  (registers the type)
+from dmamon.devices import pci_bridge as _pci_bridge  # noqa: F401  (registers pci-bridge)
 from dmamon.devices.base import DEVICE_TYPES, Device, SimHeap, SimObject
 from dmamon.devices.machine import Machine, parse_size
 from dmamon.devices.pci import PciDevice

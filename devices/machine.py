@@ -222,11 +222,13 @@ class Machine:
         slot: int | None = None
         func = 0
         bus = self.pci_bus
+        # amd-iommu is a sysbus device in QEMU: its PCI function takes no addr= or bus=
+        placeable = issubclass(cls, PciDevice) and not getattr(cls, "fixed_placement", False)
         for key, value in spec.props:
-            if key == "addr" and issubclass(cls, PciDevice):
+            if key == "addr" and placeable:
                 slot, func = _parse_pci_addr(value)
                 continue
-            if key == "bus" and issubclass(cls, PciDevice):
+            if key == "bus" and placeable:
                 bus = self._find_bus(value)
                 continue
             props[key] = cls.prop(key).parse(value)

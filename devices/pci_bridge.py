@@ -235,6 +235,10 @@ class PciBridge(PciDevice, type_name="pci-bridge"):
         self._update_windows()
 
     def unplug(self) -> None:
+        """Unplug the bridge and, as QEMU does, every function behind it."""
+        for dev in list(self.secondary_bus.devices.values()):
+            dev.unplug()
+            self.machine.devices.pop(dev.name, None)
         with transaction():
             for alias in self._windows.values():
                 if alias.parent is not None:

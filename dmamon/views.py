@@ -31,6 +31,12 @@ def _class_name(class_id: int) -> str | None:
     return _CLASS_NAMES.get(class_id)
 
 
+def _ids(d: PciDevice) -> tuple[int, int]:
+    """Vendor and device ID as config space has them (some models compute them)."""
+    c = d.config
+    return int.from_bytes(c[0:2], "little"), int.from_bytes(c[2:4], "little")
+
+
 def pci_lines(machine: Machine) -> list[str]:
     """QEMU's ``info pci``."""
     out: list[str] = []
@@ -38,7 +44,8 @@ def pci_lines(machine: Machine) -> list[str]:
         out.append(f"  Bus {d.bus.number:2d}, device {d.slot:3d}, function {d.func}:")
         name = _class_name(d.class_id)
         label = name if name else f"Class {d.class_id:04d}"
-        out.append(f"    {label}: PCI device {d.vendor_id:04x}:{d.device_id:04x}")
+        vendor, device = _ids(d)
+        out.append(f"    {label}: PCI device {vendor:04x}:{device:04x}")
         if d.header_type & 0x7F == 0:
             out.append(f"      PCI subsystem {d.subsystem_vendor_id:04x}:{d.subsystem_id:04x}")
         if d.interrupt_pin:
@@ -68,7 +75,7 @@ def _qtree_device(d: Device, indent: str) -> list[str]:
         name = _class_name(d.class_id) or f"Class {d.class_id:04x}"
         out.append(
             f"{indent}  class {name}, addr {d.bus.number:02x}:{d.slot:02x}.{d.func:x}, "
-            f"pci id {d.vendor_id:04x}:{d.device_id:04x} "
+            f"pci id {_ids(d)[0]:04x}:{_ids(d)[1]:04x} "
             f"(sub {d.subsystem_vendor_id:04x}:{d.subsystem_id:04x})"
         )
         for idx in sorted(d.bars):

@@ -40,7 +40,9 @@ _UNPACK = {
 }
 _MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
-BOUNCE_SIZE = 4096  # QEMU bounces at most one target page at a time
+BOUNCE_SIZE = 4096
+_PERM_R = IOMMUPerm.RO
+_PERM_W = IOMMUPerm.WO  # QEMU bounces at most one target page at a time
 _OPS_READ = ev.memory_region_ops_read
 _OPS_WRITE = ev.memory_region_ops_write
 
@@ -104,6 +106,8 @@ class AddressSpace:
         self._last: FlatRange | None = None
         self._plan: _IoPlan | None = None  # fast-path facts about _last when it is I/O
         self._last_ram: FlatRange | None = None  # the RAM range bulk DMA last hit
+        # a translation dma_span made that the slow path must reuse (one shot)
+        self._refused: tuple[MemoryRegion, int, IOMMUPerm, IOMMUTLBEntry] | None = None
         self._bounce_in_use = False
 
     # -- flat view -------------------------------------------------------------------------
@@ -284,6 +288,37 @@ class AddressSpace:
         assert ram is not None
         return ram, fr.offset_in_region + addr - fr.start
 
+    def dma_span(
+        self, addr: int, length: int, is_write: bool, attrs: MemTxAttrs
+    ) -> tuple[mmap.mmap, int] | None:
+        """Bulk DMA's fast path: the host RAM behind ``[addr, addr + length)`` when it is
+        one RAM range, directly or through one IOMMU page; None for anything else.
+
+        A refused translation is kept for the slow path that follows, so the IOMMU sees
+        (and logs) the faulting access once, as it would through :meth:`access`.
+        """
+        span = self.ram_span(addr, length, is_write)
+        if span is not None:
+            return span
+        assert self._view is not None
+        fr = self._view.lookup(addr)
+        if fr is None or fr.region.kind is not RegionKind.IOMMU or addr + length > fr.end:
+            return None
+        mr = fr.region
+        assert mr.iommu is not None
+        off = fr.offset_in_region + addr - fr.start
+        perm = _PERM_W if is_write else _PERM_R
+        entry = mr.iommu.translate(off, perm, attrs)
+        target = entry.target_as
+        if not (entry.perm & perm) or target is None:
+            self._refused = (mr, off, perm, entry)
+            return None
+        if length > (entry.addr_mask | off) - off + 1:
+            self._refused = (mr, off, perm, entry)  # reuse the translation, do not redo it
+            return None
+        taddr = (entry.translated_addr & ~entry.addr_mask) | (off & entry.addr_mask)
+        return target.ram_span(taddr, length, is_write)
+
     def _fast_io(
         self, plan: _IoPlan, mr: MemoryRegion, off: int, size: int, value: int | None
     ) -> tuple[MemTxResult, int] | None:
@@ -430,12 +465,22 @@ class AddressSpace:
         abs_addr: int,
     ) -> None:
         assert mr.iommu is not None
-        perm = IOMMUPerm.WO if is_write else IOMMUPerm.RO
+        perm = _PERM_W if is_write else _PERM_R
         pos = 0
         n = len(buf)
+        refused, self._refused = self._refused, None
         while pos < n:
             iova = off + pos
-            entry = mr.iommu.translate(iova, perm, attrs)
+            if (
+                refused is not None
+                and refused[0] is mr
+                and refused[1] == iova
+                and refused[2] == perm
+            ):
+                entry = refused[3]  # dma_span already translated this page
+            else:
+                entry = mr.iommu.translate(iova, perm, attrs)
+            refused = None
             ln = min(n - pos, (entry.addr_mask | iova) - iova + 1)
             if not (entry.perm & perm) or entry.target_as is None:
                 # QEMU: a denied translation goes to the unassigned region.

@@ -176,8 +176,8 @@ class DmaPort:
         """Read ``length`` bytes of bus address ``addr``."""
         tracer = self.engine.tracer
         if ev.dma_read not in tracer.enabled:
-            span = self.space.ram_span(addr, length, False)
-            if span is not None:  # plain RAM: one copy, no pieces
+            span = self.space.dma_span(addr, length, False, self.attrs)
+            if span is not None:  # plain RAM (perhaps through one IOMMU page): one copy
                 ram, off = span
                 return DmaResult(_OK, ram[off : off + length])
         buf = bytearray(length)
@@ -197,7 +197,7 @@ class DmaPort:
     def write(self, addr: int, data: bytes) -> DmaResult:
         """Write ``data`` at bus address ``addr``."""
         if ev.dma_write not in self.engine.tracer.enabled:
-            span = self.space.ram_span(addr, len(data), True)
+            span = self.space.dma_span(addr, len(data), True, self.attrs)
             if span is not None:
                 ram, off = span
                 ram[off : off + len(data)] = data

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from dmamon.devices import trace_events as dev_ev
 from dmamon.devices.amdvi import trace_events as ev
+from dmamon.devices.amdvi.drain import InflightInvalidations
 from dmamon.devices.amdvi.formats import (
     COMMAND_SIZE,
     DTE_SIZE,
@@ -80,6 +81,7 @@ from dmamon.memory import (
     IOMMUFault,
     IOMMUPerm,
     IOMMUTLBEntry,
+    MachineHalt,
     MemoryRegion,
     MemTxAttrs,
     MemTxResult,
@@ -89,9 +91,18 @@ from dmamon.memory import (
 )
 
 if TYPE_CHECKING:
+    from dmamon.devices.amdvi.driver import AmdIommuDriver
     from dmamon.devices.machine import Machine
 
-__all__ = ["AmdIommu", "CommandRecord", "EventRecord", "RegisterView", "find_iommu"]
+__all__ = [
+    "AmdIommu",
+    "CommandRecord",
+    "DeviceView",
+    "DomainView",
+    "EventRecord",
+    "RegisterView",
+    "find_iommu",
+]
 
 _OK = MemTxResult.OK
 MSI_FIRST = 0xFEE00000  # AMDVI_INT_ADDR_FIRST
@@ -155,6 +166,41 @@ class CommandRecord:
     addr: int
     command: DecodedCommand
     outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    """One requester ID as ``info iommu`` lists it.
+
+    Attributes:
+        devid: the requester ID the IOMMU sees.
+        functions: names of the PCI functions that reach it as ``devid`` (a bridge and
+            everything behind it share one).
+        dte: its device table entry (None: not readable, or no device table yet).
+        translated: whether its DMA is translated now (IOMMU on, DTE valid).
+    """
+
+    devid: int
+    functions: tuple[str, ...]
+    dte: Dte | None
+    translated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DomainView:
+    """One DomainID in use by valid device table entries.
+
+    Attributes:
+        domain_id: the DomainID.
+        devids: requester IDs whose DTE names it.
+        roots: page-table roots those DTEs point at (one, normally).
+        iotlb_entries: IOTLB entries tagged with it.
+    """
+
+    domain_id: int
+    devids: tuple[int, ...]
+    roots: tuple[int, ...]
+    iotlb_entries: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +287,7 @@ class AmdIommu(PciDevice, type_name="amd-iommu"):
         Prop("pt", "bool", True, "pass-through (accepted; not modelled)"),
     )
     page_walk_fix = PAGE_WALK
+    fixed_placement = True  # a sysbus device in QEMU: no addr= or bus= (next free slot)
 
     def __init__(self, machine: Machine, name: str, props: dict[str, int | bool | str]) -> None:
         if find_iommu(machine) is not None:
@@ -275,9 +322,11 @@ class AmdIommu(PciDevice, type_name="amd-iommu"):
         self._spaces: dict[int, _DevfnSpace] = {}
         self._bus: PciBus | None = None
         self._wr_ctx: tuple[int, int] | None = None
+        self.driver: AmdIommuDriver | None = None  # the guest-driver helper that set it up
         self._resume_bh = self.new_bh("cmdbuf-resume", self._resume_commands)
         self.events: deque[EventRecord] = deque(maxlen=HISTORY)
         self.commands: deque[CommandRecord] = deque(maxlen=HISTORY)
+        self.inflight = InflightInvalidations(machine.engine.dma)
         self._init_state()
 
     # -- PCI identity ----------------------------------------------------------------------
@@ -349,7 +398,7 @@ class AmdIommu(PciDevice, type_name="amd-iommu"):
         self.commands.clear()
         self.stalled = False
         self.stalled_since_ns = 0
-        self._inflight: dict[int, tuple[int, int | None]] = {}
+        self.inflight.clear()
 
     def realize(self) -> None:
         m = self.machine
@@ -357,9 +406,7 @@ class AmdIommu(PciDevice, type_name="amd-iommu"):
         bus = m.pci_bus
         bus.iommu_fn = self._iommu_fn
         self._bus = bus
-        hooks = _release_hooks(self.engine.dma)
-        if hooks is not None:
-            hooks.append(self._on_release)
+        self.engine.dma.release_hooks.append(self._on_release)
         self._retarget_all()
 
     def unrealize(self) -> None:
@@ -367,8 +414,8 @@ class AmdIommu(PciDevice, type_name="amd-iommu"):
             self.mmio.parent.del_subregion(self.mmio)
         if self._bus is not None and self._bus.iommu_fn == self._iommu_fn:
             self._bus.iommu_fn = None
-        hooks = _release_hooks(self.engine.dma)
-        if hooks is not None and self._on_release in hooks:
+        hooks = self.engine.dma.release_hooks
+        if self._on_release in hooks:
             hooks.remove(self._on_release)
         self.enabled = False
         self._retarget_all()
@@ -627,8 +674,19 @@ class AmdIommu(PciDevice, type_name="amd-iommu"):
             self.tracer.emit(ev.amdvi_command_error, status=self.regs.peek("control"))
             return
         wrap_fix = self.fixes[CMDBUF_HEAD_WRAP]
+        size = self.cmdbuf_len * COMMAND_SIZE
+        laps = 0
         while self.cmdbuf_head != self.cmdbuf_tail:
             self.engine.tick(1, "amd-iommu command buffer")
+            if self.cmdbuf_head == 0:
+                laps += 1
+                if laps > 2 and self.cmdbuf_tail >= size:
+                    raise MachineHalt(
+                        "hung",
+                        f"amd-iommu: the command tail {self.cmdbuf_tail:#x} lies beyond the "
+                        f"{size:#x}-byte command buffer; the head wraps before reaching it and "
+                        "amdvi_cmdbuf_run() loops forever",
+                    )
             self.tracer.emit(
                 ev.amdvi_command_exec,
                 head=self.cmdbuf_head,
@@ -684,12 +742,12 @@ class AmdIommu(PciDevice, type_name="amd-iommu"):
     def _completion_wait(self, cmd: DecodedCommand, addr: int, seq: int) -> str | None:
         """amdvi_completion_wait; with fix iommu-inval-drain, deferred while DMA mappings
         still use translations invalidated before it (returns None then)."""
-        blocking = self._blocking()
+        blocking = self.inflight.blocking()
         if blocking and self.fixes[INVAL_DRAIN]:
             if not self.stalled:
                 self.stalled = True
                 self.stalled_since_ns = self.engine.clock.now_ns
-                domains = sorted({d for _, d in self._inflight.values() if d is not None})
+                domains = self.inflight.domains()
                 self.tracer.emit(
                     ev.amdvi_completion_wait_deferred,
                     count=len(blocking),
@@ -977,45 +1035,25 @@ class AmdIommu(PciDevice, type_name="amd-iommu"):
     ) -> None:
         """Remember the live mappings whose translation this invalidation removed; the next
         COMPLETION_WAIT tells the guest they are gone."""
-        tracker = self.engine.dma
-        if not tracker.mappings:
+        if not self.engine.dma.mappings:
             return
         names = None
         if devids is not None:
             names = {d.name for d in self.machine.pci_devices() if self.devid_of(d) in devids}
-        for m in tracker.mappings.values():
-            if not m.live or m.translation is None:
-                continue
-            if names is not None and m.device not in names:
-                continue
-            if m.addr < hi and lo < m.addr + m.length:
-                self._inflight.setdefault(m.id, (seq, domid))
-
-    def _blocking(self) -> list[DmaMapping]:
-        mappings = self.engine.dma.mappings
-        out = []
-        for mid in self._inflight:
-            m = mappings.get(mid)
-            if m is not None and m.live:
-                out.append(m)
-        return out
+        self.inflight.note(lo, hi, names, seq, domid)
 
     def _complete_invalidations(self, seq: int) -> int:
         """A COMPLETION_WAIT signals: mappings still in flight now use translations the guest
         was told are gone — the DMA checker flags any further use."""
-        stale = self._blocking()
+        stale = self.inflight.complete()
         for m in stale:
-            m.stale = True
             self.tracer.emit(
                 ev.amdvi_stale_mapping, id=m.id, dev=m.device, iova=m.addr, len=m.length, cmd=seq
             )
-        if stale:
-            self.engine.dma.generation += 1
-        self._inflight.clear()
         return len(stale)
 
     def _on_release(self, m: DmaMapping) -> None:
-        if self._inflight.pop(m.id, None) is not None and self.stalled and not self._blocking():
+        if self.inflight.release(m) and self.stalled and not self.inflight.blocking():
             self._resume_bh.schedule()
 
     def _resume_commands(self) -> None:
@@ -1025,13 +1063,7 @@ class AmdIommu(PciDevice, type_name="amd-iommu"):
     def pending_invalidations(self) -> list[tuple[DmaMapping, int, int | None]]:
         """Live mappings invalidated since the last COMPLETION_WAIT: ``(mapping, cmd#,
         domain)``; with fix iommu-inval-drain a wait is held until this is empty."""
-        mappings = self.engine.dma.mappings
-        out = []
-        for mid, (seq, dom) in self._inflight.items():
-            m = mappings.get(mid)
-            if m is not None and m.live:
-                out.append((m, seq, dom))
-        return out
+        return self.inflight.pending()
 
     # -- views for the monitor -------------------------------------------------------------
 
@@ -1059,6 +1091,35 @@ class AmdIommu(PciDevice, type_name="amd-iommu"):
             self.tracer.emit(ev.amdvi_invalid_dte, addr=qs[0])
             return None
         return dte
+
+    def devices_view(self) -> list[DeviceView]:
+        """Every requester ID with PCI functions behind it, and its DTE (``info iommu``)."""
+        groups: dict[int, list[str]] = {}
+        for d in self.machine.pci_devices():
+            groups.setdefault(self.devid_of(d), []).append(d.name)
+        out = []
+        for devid in sorted(groups):
+            dte = self.read_dte(devid) if self.devtab_len else None
+            on = self.enabled and dte is not None and dte.v
+            out.append(DeviceView(devid, tuple(groups[devid]), dte, on))
+        return out
+
+    def domains_view(self) -> list[DomainView]:
+        """The DomainIDs valid DTEs use, with their devices and page-table roots."""
+        doms: dict[int, tuple[list[int], set[int]]] = {}
+        for view in self.devices_view():
+            dte = view.dte
+            if dte is not None and dte.v and dte.tv:
+                devids, roots = doms.setdefault(dte.domain_id, ([], set()))
+                devids.append(view.devid)
+                roots.add(dte.root)
+        counts: dict[int, int] = {}
+        for e in self.iotlb.values():
+            counts[e.domid] = counts.get(e.domid, 0) + 1
+        return [
+            DomainView(dom, tuple(devids), tuple(sorted(roots)), counts.get(dom, 0))
+            for dom, (devids, roots) in sorted(doms.items())
+        ]
 
     def decoded_events(self) -> list[tuple[int, DecodedEvent]]:
         """The unread event log entries (head to tail) in guest memory: ``(offset, event)``."""
@@ -1150,8 +1211,3 @@ _WRITE_HANDLERS: dict[int, str] = {
     0x2030: "_ppr_head_written",
     0x2038: "_ppr_tail_written",
 }
-
-
-def _release_hooks(tracker: object) -> list[Callable[[DmaMapping], None]] | None:
-    hooks = getattr(tracker, "release_hooks", None)
-    return hooks if isinstance(hooks, list) else None

@@ -32,6 +32,7 @@ from dmamon.devices.amdvi.formats import (
     cmd_invalidate_devtab_entry,
     cmd_invalidate_iommu_pages,
     decode_command,
+    decode_event,
     encode_dte,
     encode_pte,
     level_page_size,
@@ -82,6 +83,7 @@ class InvalidationResult:
         semaphore: where the wait stores.
         value: the value it stores.
         note: why it is not complete, when it is not.
+        queued: False when the command buffer had no room and nothing was written.
     """
 
     commands: tuple[DecodedCommand, ...]
@@ -89,6 +91,7 @@ class InvalidationResult:
     semaphore: int
     value: int
     note: str = ""
+    queued: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +176,19 @@ class AmdIommuDriver:
         self.tables_start = self.semaphore + PAGE
         self._reset_allocations()
 
+    @classmethod
+    def of(cls, machine: Machine) -> AmdIommuDriver:
+        """The driver that set up the machine's IOMMU (``iommu setup``), or a new one with
+        the default layout, not yet set up.
+
+        Raises:
+            DriverError: the machine has no amd-iommu.
+        """
+        iommu = find_iommu(machine)
+        if iommu is not None and iommu.driver is not None:
+            return iommu.driver
+        return cls(machine, iommu)
+
     def _reset_allocations(self) -> None:
         self.next_table = self.tables_start
         self.free_tables: list[int] = []
@@ -204,7 +220,9 @@ class AmdIommuDriver:
             and self._rreg(REG_CMDBUF) & ADDR_MASK == self.cmdbuf
         )
 
-    def setup(self, enable: bool = True, event_int: bool = False, comwait_int: bool = False) -> None:
+    def setup(
+        self, enable: bool = True, event_int: bool = False, comwait_int: bool = False
+    ) -> None:
         """Allocate and program the device table, command buffer and event log, as Linux's
         ``iommu_init_pci``/``iommu_enable`` do, then turn translation on (``enable``).
 
@@ -226,6 +244,7 @@ class AmdIommuDriver:
         control |= CTRL_COM_WAIT_INT_EN if comwait_int else 0
         control |= CTRL_IOMMU_EN if enable else 0
         self._wreg(REG_CONTROL, control)
+        self.iommu.driver = self
 
     def _require_setup(self) -> None:
         if not self.is_setup:
@@ -249,8 +268,7 @@ class AmdIommuDriver:
         else:
             if self.next_table + PAGE > self.base + self.size:
                 raise DriverError(
-                    f"the reserved range {self.base:#x}+{self.size:#x} has no page-table "
-                    "page left"
+                    f"the reserved range {self.base:#x}+{self.size:#x} has no page-table page left"
                 )
             addr = self.next_table
             self.next_table += PAGE
@@ -273,7 +291,9 @@ class AmdIommuDriver:
     def read_dte(self, target: PciDevice | int) -> Dte:
         """The device table entry as it is in guest memory."""
         addr = self.devtab + self.devid(target) * DTE_SIZE
-        return Dte.decode((self._rq(addr), self._rq(addr + 8), self._rq(addr + 16), self._rq(addr + 24)))
+        return Dte.decode(
+            (self._rq(addr), self._rq(addr + 8), self._rq(addr + 16), self._rq(addr + 24))
+        )
 
     def domain_of(self, target: PciDevice | int) -> int | None:
         """The device's DomainID, or None while its DTE is not translating."""
@@ -385,7 +405,9 @@ class AmdIommuDriver:
         for level in range(1, mode + 1):
             if level_page_size(level) == page_size:
                 return level
-        raise DriverError(f"page size {page_size:#x} is not 4 KiB, 2 MiB or 1 GiB within {mode} levels")
+        raise DriverError(
+            f"page size {page_size:#x} is not 4 KiB, 2 MiB or 1 GiB within {mode} levels"
+        )
 
     def map(
         self,
@@ -513,6 +535,7 @@ class AmdIommuDriver:
                 value,
                 f"the command buffer has room for {free} command(s): the IOMMU is not "
                 "consuming them (stalled COMPLETION_WAIT, or translation off)",
+                queued=False,
             )
         for q0, q1 in cmds:
             self._wq(self.cmdbuf + tail, q0)
@@ -545,8 +568,6 @@ class AmdIommuDriver:
     def read_events(self, consume: bool = False) -> list[DecodedEvent]:
         """The event log entries between head and tail, decoded (``consume``: move the head
         past them, as the driver's interrupt handler does)."""
-        from dmamon.devices.amdvi.formats import decode_event
-
         size = LOG_ENTRIES * EVENT_SIZE
         head = self._rreg(REG_EVT_HEAD) % size
         tail = self._rreg(REG_EVT_TAIL) % size

@@ -171,7 +171,8 @@ class Dte:
 
     def reserved_bits(self) -> tuple[int, int, int, int]:
         """The reserved bits that are set, per quad (QEMU 7.2's masks)."""
-        return tuple(q & m for q, m in zip(self.raw, DTE_RESERVED, strict=True))  # type: ignore[return-value]
+        r, m = self.raw, DTE_RESERVED
+        return r[0] & m[0], r[1] & m[1], r[2] & m[2], r[3] & m[3]
 
     def fields(self) -> tuple[tuple[str, int], ...]:
         """Decoded fields in display order."""

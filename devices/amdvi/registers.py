@@ -8,7 +8,7 @@ masks only its internal copies), unhandled ones are RO, and only Status has W1C 
 
 from __future__ import annotations
 
-from dmamon.devices.regs import RO, RW, W1C, Field, Reg, RegisterBank
+from dmamon.devices.regs import RO, RW, W1C, Access, Field, Reg, RegisterBank
 from dmamon.memory import declare_fix
 
 __all__ = [
@@ -97,8 +97,8 @@ INVAL_DRAIN = declare_fix(
 QEMU_72_OFF = (EVENT_LOG, STATUS_W1C, CMDBUF_HEAD_WRAP, PAGE_WALK)
 
 
-def _qword(offset: int, doc: str, fields: tuple[Field, ...] = (), access: object = RW) -> Reg:
-    return Reg(offset, width=64, access=access, fields=fields, doc=doc)  # type: ignore[arg-type]
+def _qword(offset: int, doc: str, fields: tuple[Field, ...] = (), access: Access = RW) -> Reg:
+    return Reg(offset, width=64, access=access, fields=fields, doc=doc)
 
 
 def _base_fields(size_doc: str) -> tuple[Field, ...]:

@@ -211,9 +211,7 @@ class WalkOutcome:
         self.event = event
 
 
-def _dte_step(
-    devtab: int, devid: int, q: tuple[int, int, int, int], req: int
-) -> WalkStep:
+def _dte_step(devtab: int, devid: int, q: tuple[int, int, int, int], req: int) -> WalkStep:
     d = Dte.decode(q)
     words = []
     if not d.v:
@@ -224,7 +222,9 @@ def _dte_step(
         words.append(f"{d.mode}-level table at {d.root:#x}, domain {d.domain_id}")
     rsv = d.reserved_bits()
     if any(rsv):
-        words.append("reserved bits set: " + " ".join(f"q{i}:{v:#x}" for i, v in enumerate(rsv) if v))
+        words.append(
+            "reserved bits set: " + " ".join(f"q{i}:{v:#x}" for i, v in enumerate(rsv) if v)
+        )
     p = int(d.perm)
     return WalkStep(
         "dte",
@@ -329,9 +329,7 @@ def run_walk(
             if r != _OK:
                 if live:
                     iommu.tracer.emit(ev.amdvi_dte_get_fail, addr=devtab, offset=devid * DTE_SIZE)
-                    iommu.log_event(
-                        EventCode.DEV_TAB_HW_ERROR, devid, dte_addr, target_abort=True
-                    )
+                    iommu.log_event(EventCode.DEV_TAB_HW_ERROR, devid, dte_addr, target_abort=True)
                 return WalkOutcome(
                     "fault",
                     reason=f"the device table entry at {dte_addr:#x} cannot be read",
@@ -367,9 +365,7 @@ def run_walk(
 
 def _identity(q0: int, iova: int, domid: int, why: str) -> WalkOutcome:
     perm = (q0 >> 61) & 3
-    return WalkOutcome(
-        "untranslated", perm, iova & ~0xFFF, 0xFFF, domid, perm != 0, reason=why
-    )
+    return WalkOutcome("untranslated", perm, iova & ~0xFFF, 0xFFF, domid, perm != 0, reason=why)
 
 
 def _fault(
@@ -382,9 +378,7 @@ def _fault(
     return WalkOutcome("fault", reason=reason, event="IO_PAGE_FAULT")
 
 
-def _read_pte(
-    iommu: AmdIommu, live: bool, devfn: int, mem: _Mem, addr: int
-) -> tuple[bool, int]:
+def _read_pte(iommu: AmdIommu, live: bool, devfn: int, mem: _Mem, addr: int) -> tuple[bool, int]:
     """amdvi_get_pte_entry: read one entry (RAM directly when it is in ``mem``)."""
     lo, hi, ram, delta = mem
     if lo <= addr and addr + 8 <= hi:
@@ -529,13 +523,21 @@ def _walk_spec(
             steps.append(_pte_step(level, table, iova, pte_addr, pte, req))
         if not pte & 1:
             return _fault(
-                iommu, live, devfn, iova, req,
+                iommu,
+                live,
+                devfn,
+                iova,
+                req,
                 f"level {level} entry at {pte_addr:#x} is {'not present' if pte else 'zero'}",
             )
         acc &= pte >> 61
         if acc & req != req:
             return _fault(
-                iommu, live, devfn, iova, req,
+                iommu,
+                live,
+                devfn,
+                iova,
+                req,
                 f"level {level} entry at {pte_addr:#x} leaves {_pw(acc)}, not {_pw(req)} "
                 "(permissions are AND-ed down the walk)",
             )
@@ -548,29 +550,51 @@ def _walk_spec(
             return WalkOutcome("translated", acc, pte & ADDR_MASK & ~mask, mask, domid, True)
         if nl >= level:
             return _fault(
-                iommu, live, devfn, iova, req,
+                iommu,
+                live,
+                devfn,
+                iova,
+                req,
                 f"level {level} entry at {pte_addr:#x} points to level {nl}, not below",
             )
         table = pte & ADDR_MASK
         level = nl
 
 
-def explain_walk(
-    iommu: AmdIommu, devid: int, iova: int, perm: IOMMUPerm
-) -> WalkExplanation:
+def explain_walk(iommu: AmdIommu, devid: int, iova: int, perm: IOMMUPerm) -> WalkExplanation:
     """Explain one access without side effects (see :meth:`AmdIommu.walk`)."""
     req = int(perm) & 3 or 1
     walk_name = "spec" if iommu.fixes[iommu.page_walk_fix] else "qemu-7.2"
     if not iommu.enabled:
         return WalkExplanation(
-            devid, iova, perm, walk_name, "disabled", (), True, iova, None, IOMMUPerm.RW,
-            "the IOMMU is disabled (Control.IommuEn=0): DMA passes untranslated", "",
+            devid,
+            iova,
+            perm,
+            walk_name,
+            "disabled",
+            (),
+            True,
+            iova,
+            None,
+            IOMMUPerm.RW,
+            "the IOMMU is disabled (Control.IommuEn=0): DMA passes untranslated",
+            "",
         )
     if 0xFEE00000 <= iova <= 0xFEEFFFFF:
         ok = req == 2
         return WalkExplanation(
-            devid, iova, perm, walk_name, "msi", (), ok, iova if ok else None, None,
-            IOMMUPerm.WO, "the MSI window passes writes untranslated (interrupt remapping)", "",
+            devid,
+            iova,
+            perm,
+            walk_name,
+            "msi",
+            (),
+            ok,
+            iova if ok else None,
+            None,
+            IOMMUPerm.WO,
+            "the MSI window passes writes untranslated (interrupt remapping)",
+            "",
         )
     steps: list[WalkStep] = []
     out = run_walk(iommu, devid, devid & 0xFF, iova, req, steps)
@@ -581,9 +605,7 @@ def explain_walk(
     note = ""
     if hit is not None:
         same = (
-            ok
-            and hit.translated_addr == (out.translated & ~out.mask)
-            and int(hit.perm) == out.perm
+            ok and hit.translated_addr == (out.translated & ~out.mask) and int(hit.perm) == out.perm
         )
         if same:
             note = "hit: the IOTLB entry agrees with the tables"
@@ -610,4 +632,3 @@ def explain_walk(
         hit,
         note,
     )
-

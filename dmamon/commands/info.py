@@ -76,8 +76,8 @@ def info_pci(mon: Monitor, args: str) -> None:
             "bdf": d.bdf,
             "type": d.type_name,
             "id": d.qdev_id,
-            "vendor": d.vendor_id,
-            "device": d.device_id,
+            "vendor": int.from_bytes(d.config[0:2], "little"),
+            "device": int.from_bytes(d.config[2:4], "little"),
             "command": d.command,
             "bars": {str(i): {"addr": b.addr, "size": b.size} for i, b in d.bars.items()},
         }

@@ -160,6 +160,9 @@ class PciBridge(PciDevice, type_name="pci-bridge"):
         end = addr + length
         if addr <= SECONDARY_BUS < end:
             self.secondary_bus.number = self.config[SECONDARY_BUS]
+            for fn in self.secondary_bus.devices.values():  # their requester IDs moved
+                if fn.dma is not None:
+                    fn.dma.set_requester_id(fn.requester_id)
         if addr < COMMAND + 2 and end > COMMAND or addr < 0x34 and end > IO_BASE:
             self._update_windows()
 

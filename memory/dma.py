@@ -172,6 +172,12 @@ class DmaPort:
         self.attrs = MemTxAttrs(requester_id=requester_id)
         self._rid = format_bdf(requester_id)
 
+    def set_requester_id(self, requester_id: int) -> None:
+        """The function's bus number changed (a bridge's secondary bus was renumbered)."""
+        self.requester_id = requester_id
+        self.attrs = MemTxAttrs(requester_id=requester_id)
+        self._rid = format_bdf(requester_id)
+
     def read(self, addr: int, length: int) -> DmaResult:
         """Read ``length`` bytes of bus address ``addr``."""
         tracer = self.engine.tracer

@@ -231,3 +231,11 @@ def test_unplugging_the_bridge_unplugs_the_functions_behind_it() -> None:
         False,
         [],
     )
+
+
+def test_renumbering_the_secondary_bus_moves_the_requester_id_of_dma_behind_it() -> None:
+    m = Machine(devices=["pci-bridge,chassis_nr=1,id=br0", "edu,id=edu1,bus=br0"])
+    cfg_write(m, 1, 0x18, 0x00050500)  # primary bus 0, secondary 5, subordinate 5
+    edu = m.device("edu1")
+    assert isinstance(edu, PciDevice) and edu.dma is not None
+    assert (edu.bdf, edu.dma.requester_id) == ("05:00.0", 0x0500)

@@ -118,6 +118,8 @@ def _leaf(label: str, text: str) -> Node:
 
 
 def _perm_check(step: WalkStep, need: int) -> str:
+    if step.kind == "dte" and not step.raw[0] & 1:
+        return "not checked: V=0 passes the access untranslated"
     verdict = "ok" if step.perm_ok else "DENIED"
     return f"grants {perm_word(step.perm)}, needs {perm_word(need)}: {verdict}"
 
@@ -125,15 +127,15 @@ def _perm_check(step: WalkStep, need: int) -> str:
 def _step_node(step: WalkStep, need: int) -> Node:
     if step.kind == "dte":
         title = (
-            f"DTE {step.index:#06x} of the device table at {step.table_addr:#x}: "
-            f"entry at {step.entry_addr:#x}"
+            f"DTE of DeviceID {step.index:#x}: device table {step.table_addr:#x} + "
+            f"{step.index:#x} * 32 = {step.entry_addr:#x}"
         )
     else:
         assert step.index_bits is not None
         msb, lsb = step.index_bits
         title = (
-            f"level {step.level} table at {step.table_addr:#x}: index {step.index:#05x} "
-            f"(IOVA bits {msb}:{lsb}), entry at {step.entry_addr:#x}"
+            f"level {step.level}: table {step.table_addr:#x} + index {step.index:#05x} "
+            f"(IOVA bits {msb}:{lsb}) * 8 = {step.entry_addr:#x}"
         )
     raw = " ".join(f"0x{q:016x}" for q in step.raw)
     return Node(
@@ -151,13 +153,14 @@ def _result_node(w: WalkExplanation) -> Node:
     children: list[Node] = []
     if w.ok:
         assert w.translated_addr is not None
-        page = f"{size_words(w.page_size)} page, " if w.page_size else ""
-        title = (
-            f"result: IOVA {w.iova:#x} -> {w.translated_addr:#x} "
-            f"({page}grants {perm_word(w.granted)})"
-        )
-        if w.mode != "translated":
-            title += f", {w.mode}"
+        if w.mode == "translated":
+            page = f"{size_words(w.page_size)} page, " if w.page_size else ""
+            title = (
+                f"result: IOVA {w.iova:#x} -> {w.translated_addr:#x} "
+                f"({page}grants {perm_word(w.granted)})"
+            )
+        else:
+            title = f"result: IOVA {w.iova:#x} passes untranslated (grants {perm_word(w.granted)})"
         if w.reason:
             children.append(_leaf("note", w.reason))
     else:
@@ -168,29 +171,42 @@ def _result_node(w: WalkExplanation) -> Node:
             )
         else:
             children.append(_leaf("event", "none: the access fails without an event"))
-    if w.iotlb is not None:
-        e = w.iotlb
-        children.append(
-            _leaf(
-                "iotlb",
-                f"entry {e.iova:#x} -> {e.translated_addr:#x} ({size_words(e.page_size)}, "
-                f"{perm_word(e.perm)}, domain {e.domain_id})",
-            )
-        )
-    if w.iotlb_note:
-        children.append(_leaf("iotlb" if w.iotlb is None else "", w.iotlb_note))
-    elif w.iotlb is None and w.mode in ("translated", "untranslated", "fault"):
-        children.append(_leaf("iotlb", "no entry"))
     return Node(title, children)
 
 
-def walk_tree(w: WalkExplanation, who: str, fix_on: bool) -> list[str]:
-    """``iommu walk``: each table entry read, decoded and checked, then the result.
+def _iotlb_node(w: WalkExplanation, verdict: str | None) -> Node | None:
+    e = w.iotlb
+    if e is not None:
+        return Node(
+            "IOTLB hit: a device access uses this cached entry, not the tables above",
+            [
+                _leaf(
+                    "entry",
+                    f"{e.iova:#x} -> {e.translated_addr:#x} ({size_words(e.page_size)}, "
+                    f"{perm_word(e.perm)}, domain {e.domain_id})",
+                ),
+                _leaf("tables", verdict or w.iotlb_note),
+            ],
+        )
+    if w.mode == "disabled":
+        return None
+    if w.iotlb_note:
+        return Node(f"IOTLB {w.iotlb_note}", [])
+    if not w.ok:
+        return Node("IOTLB: no entry (a failed translation is not cached)", [])
+    return Node("IOTLB: not used (QEMU caches only translations through a page table)", [])
+
+
+def walk_tree(w: WalkExplanation, who: str, fix_on: bool, iotlb_verdict: str | None) -> list[str]:
+    """``iommu walk``: each table entry read, decoded and checked, then the result and what
+    the IOTLB would answer first.
 
     Args:
         w: the model's explanation.
         who: the device as the user named it (``edu0``), or empty for a bare DeviceID.
         fix_on: the state of fix ``amdvi-page-walk`` (which walk ran).
+        iotlb_verdict: how a cached entry compares with the tables (``agree``,
+            ``STALE: ...``), when there is one.
 
     Returns:
         The tree's lines.
@@ -204,6 +220,9 @@ def walk_tree(w: WalkExplanation, who: str, fix_on: bool) -> list[str]:
     need = int(w.perm) & 3 or 1
     nodes = [_step_node(s, need) for s in w.steps]
     nodes.append(_result_node(w))
+    tlb = _iotlb_node(w, iotlb_verdict)
+    if tlb is not None:
+        nodes.append(tlb)
     return render_tree(title, nodes)
 
 
@@ -333,8 +352,7 @@ def iommu_info_lines(
         devs = ", ".join(format_bdf(x) for x in d.devids)
         roots = ", ".join(f"{r:#x}" for r in d.roots)
         out.append(
-            f"  domain {d.domain_id}: root {roots}, devices {devs}, "
-            f"{d.iotlb_entries} IOTLB entries"
+            f"  domain {d.domain_id}: root {roots}, devices {devs}, {d.iotlb_entries} IOTLB entries"
         )
     out.append("devices (requester ID as the IOMMU sees it):")
     for v in devices:
@@ -347,10 +365,10 @@ def iommu_info_lines(
         )
     for p in pending:
         m = p.mapping
-        dom = "" if p.domain is None else f" of domain {p.domain}"
+        dom = "" if p.domain is None else f" (domain {p.domain})"
         out.append(
             f"  mapping #{m.id} {m.device} iova {m.addr:#x}+{m.length:#x} still uses a "
-            f"translation cmd#{p.command}{dom} invalidated"
+            f"translation that cmd#{p.command}{dom} invalidated"
         )
     return out
 
@@ -426,12 +444,15 @@ def event_lines(
 # -- commands --------------------------------------------------------------------------------
 
 
-def command_lines(executed: Sequence[CommandRecord], result: InvalidationResult | None) -> list[str]:
+def command_lines(
+    executed: Sequence[CommandRecord], result: InvalidationResult | None, stalled: bool = False
+) -> list[str]:
     """What ``iommu map``/``unmap``/``flush`` put in the command buffer and what became of it.
 
     Args:
         executed: the commands the IOMMU ran meanwhile (``cmd#`` and outcome).
         result: the driver's answer for the invalidation it queued (None: none queued).
+        stalled: the IOMMU holds a deferred COMPLETION_WAIT (fix iommu-inval-drain).
     """
     out = [f"  cmd#{r.seq} {r.command.describe()}: {r.outcome}" for r in executed]
     if result is None:
@@ -445,7 +466,11 @@ def command_lines(executed: Sequence[CommandRecord], result: InvalidationResult 
         return out
     ran = {(r.command.qw0, r.command.qw1) for r in executed}
     for c in result.commands:
-        if (c.qw0, c.qw1) not in ran:
+        if (c.qw0, c.qw1) in ran:
+            continue
+        if stalled and c.name == "COMPLETION_WAIT":
+            out.append(f"  queued {c.describe()}: deferred, the head stays on it")
+        else:
             out.append(f"  queued {c.describe()}: not run yet")
     if result.completed:
         out.append(f"  completed: the semaphore at {result.semaphore:#x} reads {result.value:#x}")
@@ -465,7 +490,7 @@ def mapping_gpa(m: DmaMapping) -> int:
     return t.translated_addr | (m.addr & t.addr_mask)
 
 
-def _mapping_state(m: DmaMapping, pending: dict[int, PendingView], stalled: bool) -> str:
+def _mapping_state(m: DmaMapping, pending: dict[int, PendingView]) -> str:
     if m.stale:
         return "STALE"
     if m.id in pending:
@@ -507,7 +532,7 @@ def dma_lines(
             f"  #{m.id:<3} {m.device:<10} {format_bdf(m.requester_id):<8} "
             f"{'to-memory' if m.is_write else 'from-memory':<11} {m.addr:<#12x} "
             f"{m.length:<#7x} {mapping_gpa(m):<#12x} {how:<16} {m.refs:<4} {m.generation:<3} "
-            f"{_mapping_state(m, by_id, stalled)}"
+            f"{_mapping_state(m, by_id)}"
         )
     for m in mappings:
         p = by_id.get(m.id)

@@ -21,7 +21,6 @@ _CLASS_NAMES = {
     0x0600: "Host bridge",
     0x0601: "ISA bridge",
     0x0604: "PCI bridge",
-    0x0806: "IOMMU",
     0x0C03: "USB controller",
     0x0C05: "SMBus",
 }

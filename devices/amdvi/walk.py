@@ -494,11 +494,11 @@ def _walk_spec(
         if live:
             iommu.tracer.emit(ev.amdvi_mode_invalid, level=mode, addr=iova)
         return WalkOutcome("fault", reason=f"DTE mode {mode} is invalid (no event)")
+    acc = (q0 >> 61) & 3
+    if acc & req != req:  # before Mode 0 too: IR/IW gate an untranslated access as well
+        return _fault(iommu, live, devfn, iova, req, f"the DTE grants {_pw(acc)}, not {_pw(req)}")
     if mode == 0:
         return _identity(q0, iova, domid, "DTE mode 0: no translation, DTE permissions")
-    acc = (q0 >> 61) & 3
-    if acc & req != req:
-        return _fault(iommu, live, devfn, iova, req, f"the DTE grants {_pw(acc)}, not {_pw(req)}")
     if mode < 6 and iova >> (12 + 9 * mode):
         return _fault(
             iommu, live, devfn, iova, req, f"the IOVA is beyond what a {mode}-level table maps"

@@ -1,6 +1,6 @@
 """Monitor commands, one module per area; importing this package registers them all."""
 
-from dmamon.commands import info, machine, memory, raw, script, trace  # noqa: F401
+from dmamon.commands import info, iommu, machine, memory, raw, script, trace  # noqa: F401
 
 AREAS = (
     "Help",
@@ -8,6 +8,7 @@ AREAS = (
     "Memory",
     "Raw access",
     "DMA",
+    "IOMMU",
     "Devices",
     "Machine",
     "Clock",

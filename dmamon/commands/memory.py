@@ -233,6 +233,8 @@ def dma(mon: Monitor, args: str) -> None:
     if res.fault_addr is not None:
         line += f" at {res.fault_addr:#x}"
     mon.out(line)
+    if not dev.bus_master_enabled and not res.ok:
+        mon.out("  bus mastering is off (COMMAND.MASTER clear): the device's view is empty")
     if res.fault is not None:
         mon.out(
             f"  iommu: {res.fault.reason}" + (f" ({res.fault.event})" if res.fault.event else "")

@@ -37,7 +37,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -63,15 +63,21 @@ class Program:
         name: unique test id.
         lines: qtest requests and ``wait NS`` lines.
         devices: ``-device`` specs, identical for QEMU and dmamon.
-        fixes: dmamon fix switches to set (name -> on), for programs about a switch.
+        fixes: dmamon fix switches to set before the program runs, for programs about a
+            switch: ``(name, on)`` pairs or a mapping ``{name: on}`` (kept as sorted
+            pairs, so equal settings share a batch).
         solo: run in a process of its own (the program may end QEMU).
     """
 
     name: str
     lines: tuple[str, ...]
     devices: tuple[str, ...] = ("edu",)
-    fixes: tuple[tuple[str, bool], ...] = ()
+    fixes: tuple[tuple[str, bool], ...] | Mapping[str, bool] = ()
     solo: bool = False
+
+    def __post_init__(self) -> None:
+        pairs = self.fixes.items() if isinstance(self.fixes, Mapping) else self.fixes
+        object.__setattr__(self, "fixes", tuple(sorted((n, bool(on)) for n, on in pairs)))
 
     @property
     def batch_key(self) -> tuple[object, ...]:
@@ -288,10 +294,14 @@ def run_batch(firmware: str, programs: Sequence[Program]) -> list[Outcome]:
 class Conformance:
     """Every registered program's outcome, computed once (all batches in parallel)."""
 
-    def __init__(self, programs: Sequence[Program]) -> None:
+    def __init__(
+        self, programs: Sequence[Program], batch: int = BATCH, workers: int = WORKERS
+    ) -> None:
         names = [p.name for p in programs]
         assert len(names) == len(set(names)), "program names must be unique"
         self.programs = list(programs)
+        self.batch = batch  # programs per QEMU process (fewer: slow programs overlap more)
+        self.workers = workers
         self._outcomes: dict[str, Outcome] | None = None
         self._lock = threading.Lock()
         self.seconds = 0.0
@@ -302,8 +312,8 @@ class Conformance:
             groups.setdefault(p.batch_key, []).append(p)
         out = []
         for group in groups.values():
-            for k in range(0, len(group), BATCH):
-                out.append(group[k : k + BATCH])
+            for k in range(0, len(group), self.batch):
+                out.append(group[k : k + self.batch])
         return out
 
     def outcome(self, name: str) -> Outcome:
@@ -312,7 +322,7 @@ class Conformance:
                 t0 = time.perf_counter()
                 with tempfile.TemporaryDirectory() as d:
                     fw = write_firmware(d)
-                    with ThreadPoolExecutor(WORKERS) as pool:
+                    with ThreadPoolExecutor(self.workers) as pool:
                         done = pool.map(lambda b: run_batch(fw, b), self.batches())
                         self._outcomes = {o.program.name: o for batch in done for o in batch}
                 self.seconds = time.perf_counter() - t0

@@ -37,6 +37,7 @@ __all__ = [
     "MonitorError",
     "command",
     "info_command",
+    "info_help_lines",
 ]
 
 
@@ -115,6 +116,11 @@ def info_command(
         return func
 
     return deco
+
+
+def info_help_lines() -> list[str]:
+    """QEMU's ``info`` / ``help info`` list: ``info NAME PARAMS -- HELP``, sorted."""
+    return [f"info {INFO[k].name} {INFO[k].params} -- {INFO[k].summary}" for k in sorted(INFO)]
 
 
 @dataclass

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from dmamon.memory import all_events
-from dmamon.monitor import INFO, Monitor, MonitorError, command, info_command, split_words
+from dmamon.monitor import (
+    INFO,
+    Monitor,
+    MonitorError,
+    command,
+    info_command,
+    info_help_lines,
+    split_words,
+)
 from dmamon.views import fixes_lines, pci_lines, qtree_lines, registers_lines
 
 
@@ -17,9 +25,8 @@ from dmamon.views import fixes_lines, pci_lines, qtree_lines, registers_lines
 def info(mon: Monitor, args: str) -> None:
     name, _, rest = args.strip().partition(" ")
     if not name:
-        for key in sorted(INFO):
-            sub = INFO[key]
-            mon.out(f"info {sub.name} {sub.params} -- {sub.summary}")
+        for line in info_help_lines():
+            mon.out(line)
         return
     found = INFO.get(name)
     if found is None:

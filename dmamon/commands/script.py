@@ -19,7 +19,15 @@ import warnings
 from pathlib import Path
 
 from dmamon.hmpexpr import HmpError, evaluate
-from dmamon.monitor import COMMANDS, INFO, Monitor, MonitorError, command, os_reason, split_words
+from dmamon.monitor import (
+    COMMANDS,
+    Monitor,
+    MonitorError,
+    command,
+    info_help_lines,
+    os_reason,
+    split_words,
+)
 
 AREA = "Scripts"
 _OPS = ("==", "!=", "<=", ">=", "<", ">")
@@ -39,9 +47,8 @@ def help_(mon: Monitor, args: str) -> None:
             mon.out(spec.help_line)
         return
     if name == "info":
-        for key in sorted(INFO):
-            sub = INFO[key]
-            mon.out(f"info {sub.name} {sub.params} -- {sub.summary}")
+        for line in info_help_lines():
+            mon.out(line)
         return
     found = COMMANDS.get(name)
     if found is None:

@@ -62,8 +62,12 @@ IR = 1 << 61
 IW = 1 << 62
 DOMID_MASK = 0xFFFF
 DTE_IV = 1 << 0  # quad 2: interrupt remapping valid
-# Reserved bits QEMU 7.2 checks (amdvi_validate_dte: quads 0..2, and quad 3 must be zero)
-DTE_RESERVED = (0x80300000000000FC, 0x0000000000000100, 0x08F0000000000000, U64)
+# Reserved bits QEMU 7.2.22 checks (amdvi_validate_dte). 7.2.0 had 0x80300000000000fc,
+# 0x100, 0x08f0000000000000 and all of quad 3; the stable branch took "amd_iommu: Update
+# bitmasks representing DTE reserved fields" (ff3dcb3bf652, 2025): quad 0 bits 6:2 and 63,
+# quad 2 bits 53:52, quad 3 bits 14:0 and 53:48 (checked against 7.2.22 by the conformance
+# program amdvi-dma-reserved-dte-bits).
+DTE_RESERVED = (0x800000000000007C, 0, 0x0030000000000000, 0x003F000000007FFF)
 
 PTE_PR = 1 << 0
 

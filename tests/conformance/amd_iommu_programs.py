@@ -415,7 +415,7 @@ def command_programs() -> list[Program]:
         f"read {SEM:#x} 16",
         r(STATUS),
         r(EVT_TAIL),
-        f"read {EVTLOG:#x} 64",
+        f"read {EVTLOG:#x} 80",
         *cfg_status(IOMMU_CFG),
         w(CONTROL, 0),
     ]
@@ -479,8 +479,55 @@ def command_programs() -> list[Program]:
         f"read {SEM + 0x10:#x} 8",
         w(CONTROL, 0),
     ]
+    # With MSI enabled in the IOMMU's capability, ComWaitInt sends the message through
+    # system memory: pointed at RAM, it is a plain 4-byte store of the data.
+    msi = [
+        *iommu_clean_slate(),
+        cfg(IOMMU_CFG, 0x64),
+        f"outl 0xcfc {SEM + 0x80:#x}",
+        cfg(IOMMU_CFG, 0x68),
+        "outl 0xcfc 0",
+        cfg(IOMMU_CFG, 0x6C),
+        "outl 0xcfc 0xfedc4321",
+        cfg(IOMMU_CFG, 0x60),
+        "outw 0xcfe 0x0081",
+        "inl 0xcfc",
+        w(CONTROL, RUNNING),
+        *commands(0, [completion_wait(SEM, 0x1, i=True)]),
+        f"read {SEM:#x} 8",
+        f"read {SEM + 0x80:#x} 8",
+        *commands(1, [completion_wait(SEM + 8, 0x2)]),  # I=0: no message
+        f"memset {SEM + 0x80:#x} 4 0",
+        *commands(2, [completion_wait(SEM + 0x10, 0x3, s=False, i=True)]),
+        f"read {SEM:#x} 24",
+        f"read {SEM + 0x80:#x} 8",
+        cfg(IOMMU_CFG, 0x60),
+        "outw 0xcfe 0x0080",
+        *commands(3, [completion_wait(SEM + 0x18, 0x4, i=True)]),  # MSI off again
+        f"memset {SEM + 0x80:#x} 4 0",
+        f"read {SEM + 0x80:#x} 8",
+        w(CONTROL, 0),
+    ]
+    # The guest moves the head while the buffer runs: the IOMMU goes on from there, round
+    # the (four-entry) buffer to the tail, so entry 0 runs twice and 1 and 2 never.
+    head_write = [
+        *iommu_clean_slate(cmd_len=2),
+        *commands(0, [completion_wait(SEM + 8 * k, k + 1) for k in range(4)]),
+        w(CMD_TAIL, 0),
+        w(CONTROL, RUNNING),
+        w(CMD_TAIL, 0x10),
+        r(CMD_HEAD),
+        wq(CMDBUF + 8, 5),
+        w(CMD_HEAD, 0x30),
+        r(CMD_HEAD),
+        r(CMD_TAIL),
+        f"read {SEM:#x} 32",
+        w(CONTROL, 0),
+    ]
     return [
         Program("amdvi-completion-wait-stores", tuple(store), DEVICES),
+        Program("amdvi-command-head-written-while-running", tuple(head_write), DEVICES),
+        Program("amdvi-completion-wait-msi", tuple(msi), DEVICES, fixes={STATUS_W1C: False}),
         *switched("amdvi-completion-wait-interrupt-status", interrupt, STATUS_W1C),
         Program(
             "amdvi-invalidate-commands-accepted",
@@ -543,17 +590,6 @@ def dma_programs() -> list[Program]:
         f"read {DATA + 0x400:#x} 16",
         w(CONTROL, 0),
     ]
-    # Mode 0: no table, the DTE's own IR/IW apply to an untranslated address.
-    mode0 = [
-        *translated(rw, dte_q0=dte0(mode=0, perm=IR)),
-        f"memset {IOVA:#x} 0x100 0x77",
-        f"memset {IOVA + 0x500:#x} 0x10 0x78",
-        *to_buffer(IOVA),
-        *from_buffer(IOVA + 0x500),  # IW=0: refused
-        f"read {IOVA + 0x500:#x} 16",
-        *cfg_status(IOMMU_CFG),
-        w(CONTROL, 0),
-    ]
     # A level-2 leaf maps 2 MiB: IOVA 0x1200000 + x -> 0x2200000 + x.
     two_mib = [
         *translated(rw),
@@ -600,17 +636,157 @@ def dma_programs() -> list[Program]:
         Program("amdvi-dma-without-bus-mastering", tuple(no_master), DEVICES),
         Program("amdvi-dma-with-translation-off", tuple(passthrough), DEVICES),
         Program("amdvi-dma-dte-not-valid-passes-through", tuple(v0), DEVICES),
-        Program("amdvi-dma-dte-mode-0-uses-dte-permissions", tuple(mode0), DEVICES),
         Program("amdvi-dma-2mib-page", tuple(two_mib), DEVICES),
         Program("amdvi-dma-stale-iotlb-until-invalidated", tuple(stale), DEVICES),
         Program("amdvi-dma-invalidate-iotlb-pages", tuple(iotlb_pages), DEVICES),
+        *more_dma_programs(),
         *walk_programs(),
+    ]
+
+
+def more_dma_programs() -> list[Program]:
+    """Transfers that cross pages, other table shapes, and tables QEMU cannot read."""
+    # IOVA pages 0 and 1 map to DATA + 0x3000 and DATA + 0x1000: a transfer across the
+    # page boundary is split between them. Page 2 is a zero entry: half a transfer lands
+    # (a read gets zeros for the rest). QEMU 7.2 stops at the zero entry silently; the
+    # spec's walk (fix amdvi-page-walk) reports it.
+    split = {0: pte(DATA + 0x3000), 1: pte(DATA + 0x1000), 3: pte(DATA + 0x2000)}
+    across = [
+        *translated(split),
+        f"memset {DATA:#x} 0x4000 0x5c",
+        f"write {DATA + 0x3FF8:#x} 8 0x0102030405060708",
+        f"write {DATA + 0x1000:#x} 8 0x1112131415161718",
+        *to_buffer(IOVA + 0xFF8),
+        *from_buffer(IOVA + 0x3800),
+        f"read {DATA + 0x2800:#x} 16",
+        *from_buffer(IOVA + 0x3FF8),  # page 3, then nothing at page 4
+        f"read {DATA + 0x2FF8:#x} 16",
+        *to_buffer(IOVA + 0x1FF8, 16, 0x40100),  # page 1, then the zero page 2
+        *from_buffer(IOVA + 0x3000, 16, 0x40100),
+        f"read {DATA + 0x2000:#x} 16",
+        *cfg_status(IOMMU_CFG),
+        w(CONTROL, 0),
+    ]
+    # A one-level table (Mode 1), a four-level one (Mode 4) over the same tables, and a
+    # Next Level 7 entry in the level-2 table for a 4 MiB page (address bit 21 clear: the
+    # first zero bit from 12 up is 21), repeated in both level-2 slots it covers.
+    big = 0x2400000
+    shapes = [
+        *translated({0: pte(DATA), 1: pte(DATA + 0x1000)}, dte_q0=dte0(TABLES + 0x2000, mode=1)),
+        f"memset {DATA:#x} 0x2000 0x6a",
+        f"write {DATA + 0x20:#x} 4 0xa1a2a3a4",
+        f"memset {big:#x} 0x400000 0x6b",
+        *to_buffer(0x20),  # Mode 1: IOVA bits 20:12 index the table
+        *from_buffer(0x1010),
+        f"read {DATA + 0x1010:#x} 16",
+        *dte(EDU_DEVID, dte0(TABLES + 0x3000, mode=4)),
+        f"memset {TABLES + 0x3000:#x} 0x1000 0",
+        wq(TABLES + 0x3000, pte(TABLES, 3)),
+        wq(TABLES + 0x1000 + 8 * 10, pte(big | 0x1FF000, 7)),
+        wq(TABLES + 0x1000 + 8 * 11, pte(big | 0x1FF000, 7)),
+        *commands(0, [(8 << 60, 0)]),
+        *from_buffer(IOVA + 0x1030),
+        f"read {DATA + 0x1030:#x} 16",
+        *from_buffer(0x1400000 + 0x234560),  # level-2 slot 11: offset 0x234560 of the page
+        *from_buffer(0x1400000 + 0x3FFFF0),
+        f"read {big + 0x234560:#x} 16",
+        f"read {big + 0x3FFFF0:#x} 16",
+        w(CONTROL, 0),
+    ]
+    # The IOTLB outlives a DTE change (INVALIDATE_DEVTAB_ENTRY flushes nothing in QEMU)
+    # and translation being switched off and on; INVALIDATE_IOMMU_PAGES of another domain
+    # keeps it, of the domain the entry was made in drops it. The new DTE (domain 2)
+    # points at a second table mapping IOVA + 4 KiB * i to DATA + 0x2000 + 4 KiB * i.
+    second = TABLES + 0x3000
+    dte_change = [
+        *translated({0: pte(DATA), 1: pte(DATA + 0x1000)}),
+        f"memset {second:#x} 0x3000 0",
+        wq(second, pte(second + 0x1000, 2)),
+        wq(second + 0x1000 + 8 * 8, pte(second + 0x2000, 1)),
+        wq(second + 0x2000, pte(DATA + 0x2000)),
+        wq(second + 0x2008, pte(DATA + 0x3000)),
+        f"memset {DATA:#x} 0x4000 0x7e",
+        f"write {DATA:#x} 4 0xb1b2b3b4",
+        *to_buffer(IOVA),  # caches page 0
+        *dte(EDU_DEVID, dte0(second), domain=2),
+        *commands(0, [(2 << 60 | EDU_DEVID, 0)]),
+        w(CONTROL, 0),
+        w(CONTROL, RUNNING),
+        *from_buffer(IOVA + 0x110),  # cached: DATA
+        *from_buffer(IOVA + 0x1110),  # not cached: the new table, DATA + 0x3000
+        *commands(1, [(3 << 60 | 2 << 32, IOVA | 1)]),  # domain 2: not the entry's
+        *from_buffer(IOVA + 0x120),
+        *commands(2, [(3 << 60 | 1 << 32, IOVA | 1)]),  # domain 1: dropped
+        *from_buffer(IOVA + 0x130),
+        f"read {DATA + 0x100:#x} 64",
+        f"read {DATA + 0x2100:#x} 64",
+        f"read {DATA + 0x1110:#x} 16",
+        f"read {DATA + 0x3110:#x} 16",
+        *cfg_status(IOMMU_CFG),
+        w(CONTROL, 0),
+    ]
+    # DTE reserved bits: 7.2.22 checks the masks of the 2025 stable fix (quad 0 bits 6:2
+    # and 63, quad 2 bits 53:52, quad 3 bits 14:0 and 53:48), not 7.2.0's. A refused DTE
+    # (ILLEGAL_DEV_TABLE_ENTRY) fails the transfer; the IOTLB is flushed before each.
+    reserved = [*translated({0: pte(DATA)}), f"memset {DATA:#x} 0x1000 0x8f"]
+    reserved += to_buffer(IOVA + 0x800)  # buffer: 0x8f
+    cases = [
+        (dte0() | 1 << 7, 1, 0, 0),  # 7.2.0 refused these three, 7.2.22 does not
+        (dte0() | 1 << 52, 1, 0, 0),
+        (dte0(), 1 | 1 << 8, 0, 0),
+        (dte0() | 1 << 2, 1, 0, 0),  # refused
+        (dte0() | 1 << 63, 1, 0, 0),
+        (dte0(), 1, 1 << 52, 0),
+        (dte0(), 1, 0, 1 << 20),  # accepted
+        (dte0(), 1, 0, 1 << 48),  # refused
+    ]
+    reserved.append(f"memset {DATA:#x} 0x100 0")
+    for k, quads in enumerate(cases):
+        at = DEVTAB + EDU_DEVID * 32
+        reserved += [wq(at + 8 * i, q) for i, q in enumerate(quads)]
+        reserved += [*commands(k, [(8 << 60, 0)]), *from_buffer(IOVA + 0x10 * k)]
+    reserved += [f"read {DATA:#x} {0x10 * len(cases):#x}", *cfg_status(IOMMU_CFG), w(CONTROL, 0)]
+    # Tables QEMU cannot read: a page table and a device table in unassigned memory (the
+    # PCI hole at 0xf0000000). A failed read ends the walk: PAGE_TAB_HW_ERROR and
+    # DEV_TAB_HW_ERROR, with Signaled Target Abort. And a DTE with the invalid Mode 7.
+    unreadable = [
+        *translated({0: pte(DATA)}),
+        f"memset {DATA:#x} 0x1000 0x9e",
+        *to_buffer(IOVA + 0x800),
+        f"memset {DATA:#x} 0x100 0",
+        "readq 0xf0000000",
+        *dte(EDU_DEVID, dte0(root=0xF0000000)),
+        *commands(0, [(8 << 60, 0)]),
+        *from_buffer(IOVA + 0x10),
+        *cfg_status(IOMMU_CFG),
+        "outl 0xcfc 0x08000000",
+        *dte(EDU_DEVID, dte0()),
+        w(DEVTAB_BASE, 0xF0000000),
+        *from_buffer(IOVA + 0x20),
+        *cfg_status(IOMMU_CFG),
+        "outl 0xcfc 0x08000000",
+        w(DEVTAB_BASE, DEVTAB),
+        *dte(EDU_DEVID, dte0(mode=7)),  # Mode 7 is invalid: no translation, no event
+        *from_buffer(IOVA + 0x40),
+        *cfg_status(IOMMU_CFG),
+        *dte(EDU_DEVID, dte0()),
+        *from_buffer(IOVA + 0x30),  # the device table is back
+        f"read {DATA:#x} 64",
+        w(CONTROL, 0),
+    ]
+    return [
+        *switched("amdvi-dma-across-pages", across, PAGE_WALK),
+        Program("amdvi-dma-table-shapes", tuple(shapes), DEVICES),
+        Program("amdvi-dma-iotlb-outlives-dte-changes", tuple(dte_change), DEVICES),
+        Program("amdvi-dma-reserved-dte-bits", tuple(reserved), DEVICES),
+        Program("amdvi-dma-unreadable-tables", tuple(unreadable), DEVICES),
     ]
 
 
 def walk_programs() -> list[Program]:
     """Where QEMU 7.2's page walk differs from the specification (fix amdvi-page-walk):
-    a zero leaf, a read-only leaf, a non-present leaf, DTE[TV]=0."""
+    a write through a Mode 0 DTE without IW, a zero leaf, a read-only leaf, a non-present
+    leaf, DTE[TV]=0."""
     leaves = {
         0: pte(DATA),
         1: pte(DATA + 0x1000, perm=IR),  # read-only
@@ -655,7 +831,32 @@ def walk_programs() -> list[Program]:
         *cfg_status(IOMMU_CFG),
         w(CONTROL, 0),
     ]
+    # Mode 0: no table, the DTE's own IR/IW apply to an untranslated address; 7.2 refuses
+    # the write silently (the IOTLB entry the read made says read-only).
+    mode0 = [
+        *translated(leaves, dte_q0=dte0(mode=0, perm=IR)),
+        f"memset {IOVA:#x} 0x100 0x77",
+        f"memset {IOVA + 0x500:#x} 0x10 0x78",
+        *to_buffer(IOVA),
+        *from_buffer(IOVA + 0x500),  # IW=0: refused
+        f"read {IOVA + 0x500:#x} 16",
+        *cfg_status(IOMMU_CFG),
+        w(CONTROL, 0),
+    ]
+    # A one-level table (Mode 1) maps 2 MiB; QEMU 7.2 indexes it with IOVA bits 20:12
+    # whatever lies above, the spec's walk faults an IOVA beyond it.
+    beyond = [
+        *translated(leaves, dte_q0=dte0(TABLES + 0x2000, mode=1)),
+        *fill,
+        *to_buffer(0x200000),  # bit 21: page 0 again for 7.2
+        *from_buffer(0x10),
+        f"read {DATA + 0x10:#x} 16",
+        *cfg_status(IOMMU_CFG),
+        w(CONTROL, 0),
+    ]
     return [
+        *switched("amdvi-dma-iova-beyond-the-mode", beyond, PAGE_WALK),
+        *switched("amdvi-dma-dte-mode-0-without-iw", mode0, PAGE_WALK),
         *switched("amdvi-dma-zero-leaf", zero_leaf, PAGE_WALK),
         *switched("amdvi-dma-write-to-read-only-leaf", read_only_leaf, PAGE_WALK),
         *switched("amdvi-dma-not-present-leaf", not_present_leaf, PAGE_WALK),
@@ -700,8 +901,9 @@ def fault_programs() -> list[Program]:
 
 # --- fix switches --------------------------------------------------------------------------
 
-# name -> (program name stem, switch): programs that run with the switch off (QEMU 7.2's
-# behaviour, compared with QEMU) and on (dmamon's default, checked on dmamon's side).
+# program name stem -> fix switch: ``stem-off`` runs with the switch off (QEMU 7.2's
+# behaviour, compared with QEMU), ``stem-on`` with it on (dmamon's default, checked on
+# dmamon's side where it differs). Filled as the programs are built.
 SWITCHED: dict[str, str] = {}
 
 
@@ -717,8 +919,8 @@ def switched(stem: str, lines: Iterable[str], switch: str) -> list[Program]:
 
 # --- random register traffic ---------------------------------------------------------------
 
-WRITABLE = (DEVTAB_BASE, CMDBUF_BASE, EVTLOG_BASE, EXCL_LIMIT, PPR_BASE, CMD_HEAD, CMD_TAIL,
-            EVT_HEAD, EVT_TAIL, STATUS, PPR_HEAD, PPR_TAIL, EXCL_BASE, EXT_FEATURES, 0x2028)  # fmt: skip
+# registers random writes go to (Control has its own kind of step)
+WRITABLE = tuple(off for off in REGISTERS if off != CONTROL)
 WIDTHS = {"b": 1, "w": 2, "l": 4, "q": 8}
 
 
@@ -766,9 +968,16 @@ def random_program(seed: int) -> Program:
             lines.append(r(off, f"read{width}"))
         elif kind < 0.75:
             width = rng.choice("bwlqq")
-            off = rng.choice(WRITABLE) + rng.choice([0, 0, 0, 2, 4, rng.randrange(8)])
+            if rng.random() < 0.8:
+                off = rng.choice(WRITABLE) + rng.choice([0, 0, 0, 2, 4, rng.randrange(8)])
+            else:
+                off = rng.randrange(0, 0x4000 - 8)
             if off & ~7 in (CMD_HEAD, CMD_TAIL):
                 off &= ~7
+            if off < CONTROL + 8 and off + WIDTHS[width] > CONTROL:
+                # QEMU splits an unaligned write at its alignment: the part that lands on
+                # Control could set CmdBufEn. Move it to the Exclusion Limit register.
+                off = EXCL_LIMIT + (off & 7)
             value = _value(rng) & ((1 << 8 * WIDTHS[width]) - 1)
             lines += [w(off, value, f"write{width}"), r(off & ~7)]
         elif kind < 0.85:

@@ -22,10 +22,11 @@ An IRQ line belongs to the next reply on the wire: QEMU prints the IRQ a timer r
 during a ``wait`` before the reply to the next request, and the dmamon side does the
 same with the lines its ``clock_step`` produced.
 
-To add programs for another device (``-device amd-iommu`` for issue 4): build
-:class:`Program` objects with ``devices=("amd-iommu", "edu")`` — the device list is part
-of the batch key, and the same spec strings go to QEMU's ``-device`` and to
-``Machine(devices=...)``.
+Programs for other devices name them: ``amd_iommu_programs.py`` builds :class:`Program`
+objects with ``devices=("amd-iommu", "edu")`` — the device list is part of the batch key,
+and the same spec strings go to QEMU's ``-device`` and to ``Machine(devices=...)`` — and
+``fixes={"amdvi-event-log": False}`` to set dmamon's fix switches before a program runs
+(programs with other settings never share a machine).
 """
 
 from __future__ import annotations
@@ -322,11 +323,23 @@ class Conformance:
                 t0 = time.perf_counter()
                 with tempfile.TemporaryDirectory() as d:
                     fw = write_firmware(d)
+                    # longest first, so a batch that sleeps through many DMAs is not last
+                    batches = sorted(self.batches(), key=_sleep_s, reverse=True)
                     with ThreadPoolExecutor(self.workers) as pool:
-                        done = pool.map(lambda b: run_batch(fw, b), self.batches())
+                        done = pool.map(lambda b: run_batch(fw, b), batches)
                         self._outcomes = {o.program.name: o for batch in done for o in batch}
                 self.seconds = time.perf_counter() - t0
             return self._outcomes[name]
+
+
+def _sleep_s(batch: Sequence[Program]) -> float:
+    """How long the QEMU side of a batch sleeps in ``wait`` and ``sleep`` lines."""
+    return sum(
+        real_sleep_s(wait_ns(ln)) if is_wait(ln) else float(ln.split()[1])
+        for p in batch
+        for ln in p.lines
+        if is_pause(ln)
+    )
 
 
 def run_alone(program: Program) -> Outcome:

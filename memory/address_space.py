@@ -106,7 +106,7 @@ class AddressSpace:
         self._last: FlatRange | None = None
         self._plan: _IoPlan | None = None  # fast-path facts about _last when it is I/O
         self._last_ram: FlatRange | None = None  # the RAM range bulk DMA last hit
-        # a translation dma_span made that the slow path must reuse (one shot)
+        # a translation iommu_span made that the slow path must reuse (one shot)
         self._refused: tuple[MemoryRegion, int, IOMMUPerm, IOMMUTLBEntry] | None = None
         self._bounce_in_use = False
 
@@ -288,18 +288,18 @@ class AddressSpace:
         assert ram is not None
         return ram, fr.offset_in_region + addr - fr.start
 
-    def dma_span(
+    def iommu_span(
         self, addr: int, length: int, is_write: bool, attrs: MemTxAttrs
     ) -> tuple[mmap.mmap, int] | None:
-        """Bulk DMA's fast path: the host RAM behind ``[addr, addr + length)`` when it is
-        one RAM range, directly or through one IOMMU page; None for anything else.
+        """Bulk DMA's second fast path, after :meth:`ram_span`: the host RAM behind
+        ``[addr, addr + length)`` when it lies in one IOMMU page that translates to one
+        RAM range; None for anything else.
 
         A refused translation is kept for the slow path that follows, so the IOMMU sees
         (and logs) the faulting access once, as it would through :meth:`access`.
         """
-        span = self.ram_span(addr, length, is_write)
-        if span is not None:
-            return span
+        if self._gen != _Topology.generation or self._view is None:
+            self.flatview  # noqa: B018 - refresh
         assert self._view is not None
         fr = self._view.lookup(addr)
         if fr is None or fr.region.kind is not RegionKind.IOMMU or addr + length > fr.end:
@@ -477,7 +477,7 @@ class AddressSpace:
                 and refused[1] == iova
                 and refused[2] == perm
             ):
-                entry = refused[3]  # dma_span already translated this page
+                entry = refused[3]  # iommu_span already translated this page
             else:
                 entry = mr.iommu.translate(iova, perm, attrs)
             refused = None

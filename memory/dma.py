@@ -182,7 +182,10 @@ class DmaPort:
         """Read ``length`` bytes of bus address ``addr``."""
         tracer = self.engine.tracer
         if ev.dma_read not in tracer.enabled:
-            span = self.space.dma_span(addr, length, False, self.attrs)
+            space = self.space
+            span = space.ram_span(addr, length, False) or space.iommu_span(
+                addr, length, False, self.attrs
+            )
             if span is not None:  # plain RAM (perhaps through one IOMMU page): one copy
                 ram, off = span
                 return DmaResult(_OK, ram[off : off + length])
@@ -203,7 +206,10 @@ class DmaPort:
     def write(self, addr: int, data: bytes) -> DmaResult:
         """Write ``data`` at bus address ``addr``."""
         if ev.dma_write not in self.engine.tracer.enabled:
-            span = self.space.dma_span(addr, len(data), True, self.attrs)
+            space = self.space
+            span = space.ram_span(addr, len(data), True) or space.iommu_span(
+                addr, len(data), True, self.attrs
+            )
             if span is not None:
                 ram, off = span
                 ram[off : off + len(data)] = data

@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 import json
 
-from dmamon.devices import Machine
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from monitor_session import make_monitor, run_lines
 
 from dmamon.commands import AREAS  # noqa: F401  (registers the commands)
 from dmamon.iommu_views import (
@@ -27,16 +27,10 @@ SEM = 0x7E04000
 
 
 def make(devices: list[str] | None = None) -> tuple[Monitor, io.StringIO]:
-    buf = io.StringIO()
-    return Monitor(Machine(devices=DEVICES if devices is None else devices), buf, buf), buf
+    return make_monitor(DEVICES if devices is None else devices)
 
 
-def run(mon: Monitor, buf: io.StringIO, *lines: str) -> str:
-    buf.seek(0)
-    buf.truncate()
-    for line in lines:
-        mon.execute(line)
-    return buf.getvalue()
+run = run_lines
 
 
 def bus_master(mon: Monitor, buf: io.StringIO) -> None:

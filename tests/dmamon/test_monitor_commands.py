@@ -7,23 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from dmamon.devices import Machine
+from monitor_session import make_monitor, run_lines
 
 from dmamon.commands import AREAS  # noqa: F401
 from dmamon.monitor import Monitor
 
-
-def make(devices: list[str] | None = None) -> tuple[Monitor, io.StringIO]:
-    buf = io.StringIO()
-    return Monitor(Machine(devices=devices), buf, buf), buf
-
-
-def run(mon: Monitor, buf: io.StringIO, *lines: str) -> str:
-    buf.seek(0)
-    buf.truncate()
-    for line in lines:
-        mon.execute(line)
-    return buf.getvalue()
+make = make_monitor
+run = run_lines
 
 
 def enable_edu(mon: Monitor, buf: io.StringIO) -> None:

@@ -6,9 +6,24 @@ from dmamon.memory.clock import BottomHalf, Timer, VirtualClock
 from dmamon.memory.dma import DmaMapping, DmaPort, DmaResult, DmaTracker
 from dmamon.memory.engine import Engine
 from dmamon.memory.errors import ConfigError, MachineHalt
+from dmamon.memory.events import (
+    DmaFailed,
+    EventBus,
+    IommuFaulted,
+    MachineEvent,
+    MachineHalted,
+    NamedEvent,
+    ReentrancyBlocked,
+    ResetEvent,
+    RunStateChanged,
+    ShutdownEvent,
+    Subscription,
+)
 from dmamon.memory.fixes import Fixes, FixSwitch, all_fixes, declare_fix
 from dmamon.memory.flatview import FlatRange, FlatView
+from dmamon.memory.glob import glob_match, is_glob
 from dmamon.memory.iommu import IOMMUFault, IOMMUPerm, IOMMUTLBEntry, IOMMUTranslator
+from dmamon.memory.mapping import BounceMap, DirectMap, MapBackend, MapRequest
 from dmamon.memory.reentrancy import BH_GUARD, REENTRANCY_GUARD, MemReentrancyGuard
 from dmamon.memory.region import MemoryRegion, MmioOps, RegionKind, RegionOwner, transaction
 from dmamon.memory.trace import LOG_ITEMS, TraceEvent, Tracer, TraceRecord, all_events
@@ -22,12 +37,16 @@ __all__ = [
     "AccessOutcome",
     "AddressSpace",
     "BottomHalf",
+    "BounceMap",
     "ConfigError",
+    "DirectMap",
+    "DmaFailed",
     "DmaMapping",
     "DmaPort",
     "DmaResult",
     "DmaTracker",
     "Engine",
+    "EventBus",
     "FixSwitch",
     "Fixes",
     "FlatRange",
@@ -36,15 +55,26 @@ __all__ = [
     "IOMMUPerm",
     "IOMMUTLBEntry",
     "IOMMUTranslator",
+    "IommuFaulted",
+    "MachineEvent",
     "MachineHalt",
+    "MachineHalted",
+    "MapBackend",
+    "MapRequest",
     "MappedRange",
     "MemReentrancyGuard",
     "MemTxAttrs",
     "MemTxResult",
     "MemoryRegion",
     "MmioOps",
+    "NamedEvent",
+    "ReentrancyBlocked",
     "RegionKind",
     "RegionOwner",
+    "ResetEvent",
+    "RunStateChanged",
+    "ShutdownEvent",
+    "Subscription",
     "Timer",
     "TraceEvent",
     "TraceRecord",
@@ -54,5 +84,7 @@ __all__ = [
     "all_fixes",
     "declare_fix",
     "format_bdf",
+    "glob_match",
+    "is_glob",
     "transaction",
 ]

@@ -14,23 +14,31 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dmamon.memory import dispatch
 from dmamon.memory import trace_events as ev
-from dmamon.memory.errors import MachineHalt, describe_frame
+from dmamon.memory.dispatch import access_size as _access_size
+from dmamon.memory.errors import MachineHalt
 from dmamon.memory.flatview import FlatRange, FlatView
 from dmamon.memory.iommu import IOMMUFault, IOMMUPerm, IOMMUTLBEntry
-from dmamon.memory.reentrancy import REENTRANCY_GUARD
+from dmamon.memory.mapping import (
+    BOUNCE_SIZE,
+    BounceMap,
+    DirectMap,
+    MapBackend,
+    MappedRange,
+    MapRequest,
+)
 from dmamon.memory.region import MemoryRegion, MmioOps, RegionKind, _Topology
 from dmamon.memory.txn import UNSPECIFIED, MemTxAttrs, MemTxResult
 
 if TYPE_CHECKING:
     from dmamon.memory.engine import Engine
 
-__all__ = ["AccessOutcome", "AddressSpace", "MappedRange"]
+__all__ = ["BOUNCE_SIZE", "AccessOutcome", "AddressSpace", "MappedRange"]
 
 ADDR_END = 1 << 64
 _OK = MemTxResult.OK
 _DECODE = MemTxResult.DECODE_ERROR
-_ACCESS = MemTxResult.ACCESS_ERROR
 _ERROR = MemTxResult.ERROR
 _UNPACK = {
     1: struct.Struct("<B"),
@@ -39,10 +47,8 @@ _UNPACK = {
     8: struct.Struct("<Q"),
 }
 _MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
-_U64 = 0xFFFF_FFFF_FFFF_FFFF
-BOUNCE_SIZE = 4096
 _PERM_R = IOMMUPerm.RO
-_PERM_W = IOMMUPerm.WO  # QEMU bounces at most one target page at a time
+_PERM_W = IOMMUPerm.WO
 _OPS_READ = ev.memory_region_ops_read
 _OPS_WRITE = ev.memory_region_ops_write
 
@@ -71,23 +77,6 @@ class AccessOutcome:
             self.fault = fault
 
 
-@dataclass(slots=True)
-class MappedRange:
-    """A live ``map`` of guest memory (QEMU ``address_space_map``).
-
-    ``view`` is the host memory itself for RAM or a bounce buffer for anything else; a
-    bounce buffer is written back by :meth:`AddressSpace.unmap` for writes.
-    """
-
-    addr: int
-    length: int
-    is_write: bool
-    view: memoryview
-    bounce: bool
-    attrs: MemTxAttrs
-    translation: IOMMUTLBEntry | None
-
-
 class AddressSpace:
     """A view of memory from one initiator.
 
@@ -108,7 +97,8 @@ class AddressSpace:
         self._last_ram: FlatRange | None = None  # the RAM range bulk DMA last hit
         # a translation iommu_span made that the slow path must reuse (one shot)
         self._refused: tuple[MemoryRegion, int, IOMMUPerm, IOMMUTLBEntry] | None = None
-        self._bounce_in_use = False
+        # Who serves map(): asked in order after IOMMU translation (memory/mapping.py).
+        self.map_backends: list[MapBackend] = [DirectMap(), BounceMap()]
 
     # -- flat view -------------------------------------------------------------------------
 
@@ -364,9 +354,10 @@ class AddressSpace:
     ) -> tuple[MemTxResult, MappedRange | None, IOMMUFault | None]:
         """Map guest memory for direct access (QEMU ``address_space_map``).
 
-        RAM is mapped directly, possibly shorter than asked where the RAM ends; anything
-        else goes through the single bounce buffer (at most one page, one user at a time:
-        a second bounce map fails as QEMU's returns NULL).
+        After IOMMU translation the :attr:`map_backends` are asked in order; by default
+        RAM is mapped directly, possibly shorter than asked where the RAM ends, and
+        anything else goes through the single bounce buffer (at most one page, one user
+        at a time: a second bounce map fails as QEMU's returns NULL).
 
         Returns:
             ``(result, mapping or None, fault or None)``.
@@ -376,32 +367,19 @@ class AddressSpace:
         target, taddr, ln, entry, res, fault = self.translate(addr, length, is_write, attrs)
         if target is None:
             return res, None, fault
-        fr = target.lookup(taddr)
-        if fr is not None and fr.region.ram is not None and not (is_write and fr.readonly):
-            ram = fr.region.ram
-            off = fr.offset_in_region + taddr - fr.start
-            ln = min(ln, fr.end - taddr)
-            view = memoryview(ram)[off : off + ln]
-            return _OK, MappedRange(addr, ln, is_write, view, False, attrs, entry), None
-        if self._bounce_in_use:
-            return _ERROR, None, None
-        ln = min(ln, BOUNCE_SIZE)
-        buf = bytearray(ln)
-        result = _OK
-        if not is_write:
-            result = self.access(addr, memoryview(buf), False, attrs).result
-        self._bounce_in_use = True
-        return result, MappedRange(addr, ln, is_write, memoryview(buf), True, attrs, entry), None
+        req = MapRequest(self, addr, ln, is_write, attrs, target, taddr, entry)
+        for backend in self.map_backends:
+            answer = backend.try_map(req)
+            if answer is not None:
+                return answer[0], answer[1], None
+        return _ERROR, None, None
 
     def unmap(self, m: MappedRange, access_len: int) -> MemTxResult:
-        """Release a mapping; a bounce buffer is written back for writes (QEMU)."""
-        result = _OK
-        if m.bounce:
-            if m.is_write and access_len > 0:
-                data = m.view[: min(access_len, m.length)]
-                result = self.access(m.addr, memoryview(bytearray(data)), True, m.attrs).result
-            self._bounce_in_use = False
-        return result
+        """Release a mapping through the backend that made it (a bounce buffer is
+        written back for writes, as QEMU's)."""
+        if m.backend is None:
+            return _OK
+        return m.backend.unmap(self, m, access_len)
 
     def translate(
         self, addr: int, length: int, is_write: bool, attrs: MemTxAttrs = UNSPECIFIED
@@ -435,22 +413,12 @@ class AddressSpace:
     # -- pieces ----------------------------------------------------------------------------
 
     def _unassigned(self, addr: int, buf: memoryview, is_write: bool, out: AccessOutcome) -> int:
-        """Nothing is mapped: QEMU's nameless unassigned region refuses the access. One
-        piece of at most 4 aligned bytes (its ops leave max_access_size 0 -> 4).
+        """Nothing is mapped at ``addr``: one refused piece (see :func:`dispatch.unassigned`).
 
         Returns:
             The piece's length.
         """
-        sz = _pow2floor(min(len(buf), 4, (addr & -addr) or 4))
-        tracer = self.engine.tracer
-        if "guest_errors" in tracer.log_items:
-            tracer.log(
-                "guest_errors",
-                f"Invalid {'write' if is_write else 'read'} at addr 0x{addr & _U64:X}, "
-                f"size {sz}, region '(null)', reason: rejected",
-            )
-        if not is_write:
-            buf[0:sz] = bytes(sz)
+        sz = dispatch.unassigned(self.engine, addr, buf, is_write)
         out.add(_DECODE, addr)
         return sz
 
@@ -515,170 +483,19 @@ class AddressSpace:
         if r:
             out.add(r, abs_addr)
 
-    # -- dispatch (QEMU memory_region_dispatch_read/write) ---------------------------------
-
-    def _valid(
-        self, mr: MemoryRegion, off: int, size: int, is_write: bool, attrs: MemTxAttrs
-    ) -> bool:
-        ops = mr.ops
-        assert ops is not None
-        if ops.accepts is not None and not ops.accepts(off, size, is_write, attrs):
-            reason = "rejected"
-        elif not ops.valid_unaligned and off & (size - 1):
-            reason = "unaligned"
-        elif ops.valid_max and (size > ops.valid_max or size < ops.valid_min):
-            reason = f"invalid size (min:{ops.valid_min} max:{ops.valid_max})"
-        else:
-            return True
-        self.engine.tracer.log(
-            "guest_errors",
-            f"Invalid {'write' if is_write else 'read'} at addr 0x{off:X}, size {size}, "
-            f"region '{mr.name}', reason: {reason}",
-        )
-        return False
+    # -- dispatch (QEMU memory_region_dispatch_read/write, memory/dispatch.py) --------------
 
     def dispatch_read(
         self, mr: MemoryRegion, off: int, size: int, attrs: MemTxAttrs = UNSPECIFIED
     ) -> tuple[MemTxResult, int]:
         """One read of ``size`` bytes at ``off`` inside I/O region ``mr``."""
-        if not self._valid(mr, off, size, False, attrs):
-            return _DECODE, 0
-        engine = self.engine
-        if engine.active:
-            return self._guarded(mr, off, size, None, attrs)
-        engine.active = 1
-        engine.steps = 0
-        try:
-            return self._guarded(mr, off, size, None, attrs)
-        except MachineHalt as h:
-            engine.halted(h)
-            return _ERROR, 0
-        finally:
-            engine.active = 0
-            engine.io_chain.clear()
+        return dispatch.dispatch_read(self.engine, mr, off, size, attrs)
 
     def dispatch_write(
         self, mr: MemoryRegion, off: int, value: int, size: int, attrs: MemTxAttrs = UNSPECIFIED
     ) -> MemTxResult:
         """One write of ``size`` bytes at ``off`` inside I/O region ``mr``."""
-        if not self._valid(mr, off, size, True, attrs):
-            return _DECODE
-        engine = self.engine
-        if engine.active:
-            return self._guarded(mr, off, size, value, attrs)[0]
-        engine.active = 1
-        engine.steps = 0
-        try:
-            return self._guarded(mr, off, size, value, attrs)[0]
-        except MachineHalt as h:
-            engine.halted(h)
-            return _ERROR
-        finally:
-            engine.active = 0
-            engine.io_chain.clear()
-
-    def _guarded(
-        self, mr: MemoryRegion, off: int, size: int, value: int | None, attrs: MemTxAttrs
-    ) -> tuple[MemTxResult, int]:
-        """The re-entrancy guard and nesting depth around one adjusted access."""
-        owner = mr.owner
-        guard = None
-        engine = self.engine
-        if owner is not None and not mr.disable_reentrancy_guard:
-            g = owner.guard
-            if g.engaged_in_io:
-                if engine.fixes[REENTRANCY_GUARD]:
-                    # QEMU 8.1 access_with_adjusted_size: warn_report_once + ACCESS_ERROR.
-                    engine.tracer.warn_once(
-                        f"reentrancy:{mr.id}",
-                        f"Blocked re-entrant IO on MemoryRegion: {mr.name} at addr: 0x{off:X}",
-                    )
-                    return _ACCESS, 0
-            else:
-                g.engaged_in_io = True
-                guard = g
-        chain = engine.io_chain
-        chain.append((owner.name if owner is not None else "-", mr.name, off, value, size))
-        if len(chain) > engine.max_io_depth:
-            raise MachineHalt(
-                "crashed",
-                f"stack overflow: {len(chain)} nested MMIO dispatches into {chain[-1][0]} "
-                "(QEMU dies here with SIGSEGV: the handler recursed until the stack ran out)",
-                tuple(f"  #{i} {describe_frame(f)}" for i, f in enumerate(chain)),
-            )
-        try:
-            if value is None:
-                return self._adjusted_read(mr, off, size, attrs)
-            return self._adjusted_write(mr, off, value, size, attrs), 0
-        finally:
-            if guard is not None:
-                guard.engaged_in_io = False
-            if chain:
-                chain.pop()
-
-    def _adjusted_read(
-        self, mr: MemoryRegion, off: int, size: int, attrs: MemTxAttrs
-    ) -> tuple[MemTxResult, int]:
-        ops = mr.ops
-        assert ops is not None
-        amin = ops.impl_min or 1
-        amax = ops.impl_max or 4
-        asz = max(min(size, amax), amin)
-        tracer = self.engine.tracer
-        traced = ev.memory_region_ops_read in tracer.enabled
-        if asz == size and ops.read_with_attrs is None and not traced:
-            return _OK, ops.read(off, size) & _MASK[size]
-        mask = _MASK[asz]
-        value = 0
-        result = _OK
-        for i in range(0, size, asz):
-            if ops.read_with_attrs is not None:
-                r, tmp = ops.read_with_attrs(off + i, asz, attrs)
-                result |= r
-            else:
-                tmp = ops.read(off + i, asz)
-            if traced:
-                tracer.emit(
-                    ev.memory_region_ops_read,
-                    cpu=-1,
-                    mr=mr.trace_id or self.engine.number_region(mr),
-                    addr=mr.absolute_address() + off + i,
-                    value=tmp & _U64,
-                    size=asz,
-                    name=mr.name,
-                )
-            value |= (tmp & mask) << (i * 8)
-        return result, value & _MASK[size]
-
-    def _adjusted_write(
-        self, mr: MemoryRegion, off: int, value: int, size: int, attrs: MemTxAttrs
-    ) -> MemTxResult:
-        ops = mr.ops
-        assert ops is not None
-        amin = ops.impl_min or 1
-        amax = ops.impl_max or 4
-        asz = max(min(size, amax), amin)
-        mask = _MASK[asz]
-        tracer = self.engine.tracer
-        traced = ev.memory_region_ops_write in tracer.enabled
-        result = _OK
-        for i in range(0, size, asz):
-            tmp = (value >> (i * 8)) & mask
-            if traced:
-                tracer.emit(
-                    ev.memory_region_ops_write,
-                    cpu=-1,
-                    mr=mr.trace_id or self.engine.number_region(mr),
-                    addr=mr.absolute_address() + off + i,
-                    value=tmp,
-                    size=asz,
-                    name=mr.name,
-                )
-            if ops.write_with_attrs is not None:
-                result |= ops.write_with_attrs(off + i, tmp, asz, attrs)
-            else:
-                ops.write(off + i, tmp, asz)
-        return result
+        return dispatch.dispatch_write(self.engine, mr, off, value, size, attrs)
 
 
 class _IoPlan:
@@ -727,19 +544,3 @@ def _io_plan(fr: FlatRange) -> _IoPlan | None:
     if mr.kind is RegionKind.IO and mr.ops is not None:
         return _IoPlan(fr, mr.ops)
     return None
-
-
-def _pow2floor(n: int) -> int:
-    return 1 << (n.bit_length() - 1)
-
-
-def _access_size(mr: MemoryRegion, length: int, off: int) -> int:
-    """QEMU 7.2 ``memory_access_size``: the widest access the region allows here."""
-    ops = mr.ops
-    assert ops is not None
-    amax = ops.valid_max or 4
-    if not ops.impl_unaligned:
-        align = off & -off
-        if align and align < amax:
-            amax = align
-    return _pow2floor(min(length, amax))

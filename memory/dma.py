@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dmamon.memory import trace_events as ev
+from dmamon.memory.events import DmaFailed
 from dmamon.memory.iommu import IOMMUFault, IOMMUTLBEntry
 from dmamon.memory.txn import MemTxAttrs, MemTxResult, format_bdf
 
@@ -201,6 +202,8 @@ class DmaPort:
                 len=length,
                 result=out.result.qemu_name(),
             )
+        if out.result and self.engine.events.has_subscribers:
+            self._failed(addr, length, False, out.result, out.fail_addr)
         return DmaResult(out.result, bytes(buf), out.fail_addr, out.fault)
 
     def write(self, addr: int, data: bytes) -> DmaResult:
@@ -225,7 +228,17 @@ class DmaPort:
                 len=len(data),
                 result=out.result.qemu_name(),
             )
+        if out.result and self.engine.events.has_subscribers:
+            self._failed(addr, len(data), True, out.result, out.fail_addr)
         return DmaResult(out.result, b"", out.fail_addr, out.fault)
+
+    def _failed(
+        self, addr: int, length: int, is_write: bool, result: MemTxResult, at: int | None
+    ) -> None:
+        """Tell the event bus a DMA did not fully succeed (slow path only)."""
+        self.engine.events.emit(
+            DmaFailed(self.device, self.requester_id, addr, length, is_write, result, at)
+        )
 
     def load(self, addr: int, size: int) -> tuple[MemTxResult, int]:
         """One little-endian load of 1/2/4/8 bytes (descriptor fields)."""

@@ -18,6 +18,7 @@ from dmamon.memory import trace_events as ev
 from dmamon.memory.clock import Callback, VirtualClock
 from dmamon.memory.dma import DmaTracker
 from dmamon.memory.errors import DispatchFrame, MachineHalt, describe_frame
+from dmamon.memory.events import EventBus, MachineEvent, MachineHalted, Subscription
 from dmamon.memory.fixes import Fixes
 from dmamon.memory.reentrancy import BH_GUARD, MemReentrancyGuard
 from dmamon.memory.region import MemoryRegion
@@ -52,6 +53,8 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.tracer = Tracer(now=lambda: self.clock.now_ns)
+        # Machine events (halts, run-state changes, blocked re-entrancy, faults, ...).
+        self.events = EventBus(on_error=self._subscriber_failed)
         self.clock.activate = self._run_callback
         self.active = 0
         self.regions_numbered = 0
@@ -133,6 +136,13 @@ class Engine:
         self.clock.stopped = True
         for cb in list(self.halt_listeners):
             cb(h)
+        self.events.emit(MachineHalted(h))
+
+    def _subscriber_failed(self, exc: Exception, sub: Subscription, event: MachineEvent) -> None:
+        """A bus subscriber raised: say so and keep going (publishers are device models
+        in the middle of an access; they must not see a front end's bug)."""
+        who = getattr(sub.callback, "__qualname__", repr(sub.callback))
+        self.tracer.warn(f"event {event.name}: subscriber {who} failed: {exc!r}")
 
     # -- time ------------------------------------------------------------------------------
 

@@ -12,15 +12,16 @@ A disabled event costs one set-membership check at the call site::
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import string
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TextIO
 
 from dmamon.memory.errors import ConfigError
+from dmamon.memory.glob import glob_match, is_glob
 
 __all__ = [
     "LOG_ITEMS",
@@ -100,6 +101,11 @@ class TraceRecord:
             ``"console"`` (a line the model prints unconditionally).
         name: event name, log item, or ``"warning"``.
         text: the line as QEMU would print it.
+        fields: the event's arguments by name (``dev``, ``addr``, ``size``, ``value``,
+            ``result``, ...), as the call site passed them, for exporters that want
+            values rather than text; empty for records made without fields (warnings,
+            console lines); not part of equality. Only enabled events are recorded, so
+            a disabled event still costs one set-membership check and builds nothing.
     """
 
     seq: int
@@ -107,9 +113,11 @@ class TraceRecord:
     kind: str
     name: str
     text: str
+    fields: Mapping[str, object] = field(default_factory=lambda: _EMPTY, compare=False)
 
 
 Sink = Callable[[TraceRecord], None]
+_EMPTY: Mapping[str, object] = MappingProxyType({})
 
 
 class FileSink:
@@ -155,8 +163,8 @@ class Tracer:
         Raises:
             KeyError: an exact name that no event has (``unknown event "x"``).
         """
-        if "*" in pattern:  # QEMU: a name is a pattern iff it has '*' (then ? works too)
-            matched = [e for e in all_events() if fnmatch.fnmatchcase(e.name, pattern)]
+        if is_glob(pattern):  # QEMU: a name is a pattern iff it has '*' (then ? works too)
+            matched = [e for e in all_events() if glob_match(pattern, e.name)]
         else:
             ev = _REGISTRY.get(pattern)
             if ev is None:
@@ -189,9 +197,13 @@ class Tracer:
 
     # -- recording -----------------------------------------------------------------------
 
-    def _record(self, kind: str, name: str, text: str) -> None:
+    def _record(
+        self, kind: str, name: str, text: str, fields: Mapping[str, object] | None = None
+    ) -> None:
         self.seq += 1
-        rec = TraceRecord(self.seq, self.now(), kind, name, text)
+        rec = TraceRecord(
+            self.seq, self.now(), kind, name, text, _EMPTY if fields is None else fields
+        )
         self.ring.append(rec)
         for sink in self.sinks:
             sink(rec)
@@ -199,12 +211,16 @@ class Tracer:
     def emit(self, ev: TraceEvent, **fields: object) -> None:
         """Record an event if it is enabled."""
         if ev in self.enabled:
-            self._record("trace", ev.name, ev.format(fields))
+            # ``fields`` is this call's own keyword dict: wrap it, no copy needed.
+            self._record("trace", ev.name, ev.format(fields), MappingProxyType(fields))
 
-    def log(self, item: str, text: str) -> None:
-        """Record a log line under ``item`` (e.g. ``guest_errors``) if the mask has it."""
+    def log(self, item: str, text: str, fields: Mapping[str, object] | None = None) -> None:
+        """Record a log line under ``item`` (e.g. ``guest_errors``) if the mask has it;
+        ``fields`` (optional) are its values by name, kept in :attr:`TraceRecord.fields`."""
         if item in self.log_items:
-            self._record("log", item, text)
+            self._record(
+                "log", item, text, None if fields is None else MappingProxyType(dict(fields))
+            )
 
     def warn(self, text: str) -> None:
         """Record a warning; warnings are always shown (QEMU ``warn_report``)."""

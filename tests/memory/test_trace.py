@@ -188,3 +188,41 @@ def test_two_tracers_do_not_share_state() -> None:
     a.set_state("dma_*", True)
     a.set_log_items(["guest_errors"])
     assert b.enabled == set() and b.log_items == set()
+
+
+# -- structured fields ---------------------------------------------------------------------
+
+
+def test_an_enabled_event_keeps_its_arguments_as_fields() -> None:
+    t = tracer()
+    t.set_state("dma_read", True)
+    t.emit(ev.dma_read, dev="edu0", rid="00:01.0", addr=0x1000, len=8, result="OK")
+    (rec,) = t.ring
+    assert dict(rec.fields) == {
+        "dev": "edu0",
+        "rid": "00:01.0",
+        "addr": 0x1000,
+        "len": 8,
+        "result": "OK",
+    }
+    assert rec.time_ns == 42 and rec.text.startswith("dma_read dev edu0")
+    with pytest.raises(TypeError):
+        rec.fields["addr"] = 0  # type: ignore[index]
+
+
+def test_records_without_fields_have_an_empty_mapping() -> None:
+    t = tracer()
+    t.warn("x")
+    t.console("y")
+    assert [dict(r.fields) for r in t.ring] == [{}, {}]
+
+
+def test_a_log_line_may_carry_fields_and_a_masked_one_records_nothing() -> None:
+    t = tracer()
+    t.log("guest_errors", "line", {"addr": 1})
+    assert list(t.ring) == []
+    t.set_log_items(["guest_errors"])
+    fields = {"addr": 1}
+    t.log("guest_errors", "line", fields)
+    fields["addr"] = 2  # the record keeps its own copy
+    assert dict(t.ring[0].fields) == {"addr": 1}

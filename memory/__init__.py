@@ -23,6 +23,7 @@ from dmamon.memory.fixes import Fixes, FixSwitch, all_fixes, declare_fix
 from dmamon.memory.flatview import FlatRange, FlatView
 from dmamon.memory.glob import glob_match, is_glob
 from dmamon.memory.iommu import IOMMUFault, IOMMUPerm, IOMMUTLBEntry, IOMMUTranslator
+from dmamon.memory.listener import MemoryListener, MemoryRegionSection
 from dmamon.memory.mapping import BounceMap, DirectMap, MapBackend, MapRequest
 from dmamon.memory.reentrancy import BH_GUARD, REENTRANCY_GUARD, MemReentrancyGuard
 from dmamon.memory.region import MemoryRegion, MmioOps, RegionKind, RegionOwner, transaction
@@ -65,7 +66,9 @@ __all__ = [
     "MemReentrancyGuard",
     "MemTxAttrs",
     "MemTxResult",
+    "MemoryListener",
     "MemoryRegion",
+    "MemoryRegionSection",
     "MmioOps",
     "NamedEvent",
     "ReentrancyBlocked",

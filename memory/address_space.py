@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dmamon.memory import dispatch
+from dmamon.memory import listener as listener_mod
 from dmamon.memory import trace_events as ev
 from dmamon.memory.dispatch import access_size as _access_size
 from dmamon.memory.errors import MachineHalt
 from dmamon.memory.flatview import FlatRange, FlatView
 from dmamon.memory.iommu import IOMMUFault, IOMMUPerm, IOMMUTLBEntry
+from dmamon.memory.listener import MemoryListener, MemoryRegionSection
 from dmamon.memory.mapping import (
     BOUNCE_SIZE,
     BounceMap,
@@ -99,6 +101,48 @@ class AddressSpace:
         self._refused: tuple[MemoryRegion, int, IOMMUPerm, IOMMUTLBEntry] | None = None
         # Who serves map(): asked in order after IOMMU translation (memory/mapping.py).
         self.map_backends: list[MapBackend] = [DirectMap(), BounceMap()]
+        self.listeners: list[MemoryListener] = []
+        self._listened: list[MemoryRegionSection] = []  # sections the listeners know
+
+    # -- listeners (memory/listener.py) -----------------------------------------------------
+
+    def register_listener(self, listener: MemoryListener) -> None:
+        """Tell ``listener`` of sections as they come and go; it first gets a
+        ``region_add`` for each section already there (QEMU ``memory_listener_register``)."""
+        if not self.listeners:
+            self._listened = listener_mod.sections_of(self)
+            listener_mod.watch(self)
+        self.listeners.append(listener)
+        listener.begin()
+        for section in self._listened:
+            listener.region_add(section)
+        listener.commit()
+
+    def unregister_listener(self, listener: MemoryListener) -> None:
+        """Stop telling ``listener``; it gets a ``region_del`` for each section still there.
+
+        Raises:
+            ValueError: ``listener`` is not registered here.
+        """
+        self.listeners.remove(listener)
+        listener.begin()
+        for section in reversed(self._listened):
+            listener.region_del(section)
+        listener.commit()
+        if not self.listeners:
+            listener_mod.unwatch(self)
+            self._listened = []
+
+    def update_listeners(self) -> None:
+        """After a topology commit: tell the listeners what changed here, if anything."""
+        if not self.listeners:
+            return
+        new = listener_mod.sections_of(self)
+        gone, appeared = listener_mod.diff(self._listened, new)
+        self._listened = new
+        if not gone and not appeared:
+            return
+        listener_mod.deliver(self.listeners, gone, appeared)
 
     # -- flat view -------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ __all__ = [
     "MmioOps",
     "RegionKind",
     "RegionOwner",
+    "add_commit_hook",
     "begin",
     "commit",
     "topology_generation",
@@ -44,6 +45,34 @@ class _Topology:
     generation = 0
     depth = 0
     pending = False
+    hooks: list[Callable[[], None]] = []
+    notifying = False
+    again = False
+
+
+def add_commit_hook(hook: Callable[[], None]) -> None:
+    """Call ``hook()`` after every topology commit (memory listeners hang off this)."""
+    _Topology.hooks.append(hook)
+
+
+def _bumped() -> None:
+    """The generation moved: run the commit hooks (a change they make runs them again
+    after they finish, never inside themselves)."""
+    _Topology.generation += 1
+    if not _Topology.hooks:
+        return
+    if _Topology.notifying:
+        _Topology.again = True
+        return
+    _Topology.notifying = True
+    try:
+        _Topology.again = True
+        while _Topology.again:
+            _Topology.again = False
+            for hook in list(_Topology.hooks):
+                hook()
+    finally:
+        _Topology.notifying = False
 
 
 def topology_generation() -> int:
@@ -55,7 +84,7 @@ def _changed() -> None:
     if _Topology.depth:
         _Topology.pending = True
     else:
-        _Topology.generation += 1
+        _bumped()
 
 
 def begin() -> None:
@@ -68,7 +97,7 @@ def commit() -> None:
     _Topology.depth -= 1
     if _Topology.depth == 0 and _Topology.pending:
         _Topology.pending = False
-        _Topology.generation += 1
+        _bumped()
 
 
 @contextmanager

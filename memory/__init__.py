@@ -29,6 +29,16 @@ from dmamon.memory.reentrancy import BH_GUARD, REENTRANCY_GUARD, MemReentrancyGu
 from dmamon.memory.region import MemoryRegion, MmioOps, RegionKind, RegionOwner, transaction
 from dmamon.memory.trace import LOG_ITEMS, TraceEvent, Tracer, TraceRecord, all_events
 from dmamon.memory.txn import UNSPECIFIED, MemTxAttrs, MemTxResult, format_bdf
+from dmamon.memory.vmstate import (
+    StateError,
+    StateField,
+    Stateful,
+    VMStateDescription,
+    load_ram,
+    load_state,
+    save_ram,
+    save_state,
+)
 
 __all__ = [
     "BH_GUARD",
@@ -77,11 +87,15 @@ __all__ = [
     "ResetEvent",
     "RunStateChanged",
     "ShutdownEvent",
+    "StateError",
+    "StateField",
+    "Stateful",
     "Subscription",
     "Timer",
     "TraceEvent",
     "TraceRecord",
     "Tracer",
+    "VMStateDescription",
     "VirtualClock",
     "all_events",
     "all_fixes",
@@ -89,5 +103,9 @@ __all__ = [
     "format_bdf",
     "glob_match",
     "is_glob",
+    "load_ram",
+    "load_state",
+    "save_ram",
+    "save_state",
     "transaction",
 ]

@@ -11,8 +11,10 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from dmamon.memory.reentrancy import MemReentrancyGuard
+from dmamon.memory.vmstate import StateError
 
 __all__ = ["BottomHalf", "Timer", "VirtualClock"]
 
@@ -101,20 +103,26 @@ class VirtualClock:
         self._seq = 0
         self.stopped = False  # set while the machine is halted: time stands still
         self.activate: Activator = _plain
+        # Every timer and bottom half by name, so a saved state can find them again.
+        self._named: dict[str, Timer | BottomHalf] = {}
 
     # -- factories -------------------------------------------------------------------------
 
     def timer(
         self, callback: Callback, name: str, guard: MemReentrancyGuard | None = None
     ) -> Timer:
-        """A new, disarmed timer."""
-        return Timer(self, callback, name, guard)
+        """A new, disarmed timer (``name`` should be unique: a saved state refers to it)."""
+        t = Timer(self, callback, name, guard)
+        self._named[name] = t
+        return t
 
     def bh(
         self, callback: Callback, name: str, guard: MemReentrancyGuard | None = None
     ) -> BottomHalf:
-        """A new, unscheduled bottom half."""
-        return BottomHalf(self, callback, name, guard)
+        """A new, unscheduled bottom half (``name`` should be unique, as for timers)."""
+        b = BottomHalf(self, callback, name, guard)
+        self._named[name] = b
+        return b
 
     # -- scheduling ------------------------------------------------------------------------
 
@@ -228,3 +236,43 @@ class VirtualClock:
         for b in self._bhs:
             b.scheduled = False
         self._bhs.clear()
+
+    # -- save / restore (memory/vmstate.py) ------------------------------------------------
+
+    def save_state(self) -> dict[str, Any]:
+        """Time plus pending work by name: timers in firing order with their deadlines,
+        queued bottom halves in queue order. Callbacks are not copied; loading finds
+        them again by name among the timers and bottom halves of this clock."""
+        timers = [(t.name, t.deadline_ns) for t in self.pending_timers]
+        bhs = [b.name for b in self._bhs if b.scheduled]
+        return {"name": "clock", "version": 1, "fields": {"now_ns": self.now_ns,
+                "timers": timers, "bhs": bhs}}  # fmt: skip
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`save_state`'s output: time, then the same timers armed in the
+        same order and the same bottom halves queued (everything else is disarmed).
+
+        Raises:
+            StateError: another section's state, or a name this clock does not know.
+        """
+        if state.get("name") != "clock" or state.get("version") != 1:
+            raise StateError(f"state of {state.get('name')!r} cannot load into 'clock'")
+        f = state["fields"]
+        found = []
+        for name, deadline in f["timers"]:
+            t = self._named.get(name)
+            if not isinstance(t, Timer):
+                raise StateError(f"clock: no timer named {name!r}")
+            found.append((t, int(deadline)))
+        bhs = []
+        for name in f["bhs"]:
+            b = self._named.get(name)
+            if not isinstance(b, BottomHalf):
+                raise StateError(f"clock: no bottom half named {name!r}")
+            bhs.append(b)
+        self.clear()
+        self.now_ns = int(f["now_ns"])
+        for t, deadline in found:  # arming in firing order keeps the tie order
+            self._arm(t, deadline)
+        for b in bhs:
+            b.schedule()

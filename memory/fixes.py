@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from dmamon.memory.errors import ConfigError
+from dmamon.memory.vmstate import StateField, Stateful, VMStateDescription
 
 __all__ = ["FixSwitch", "Fixes", "all_fixes", "declare_fix"]
 
@@ -57,8 +58,11 @@ def all_fixes() -> list[FixSwitch]:
     return sorted(_REGISTRY.values(), key=lambda s: s.name)
 
 
-class Fixes:
-    """One machine's switch states (every declared switch, at its default until set)."""
+class Fixes(Stateful):
+    """One machine's switch states (every declared switch, at its default until set);
+    ``save_state``/``load_state`` keep the switches set explicitly."""
+
+    VMSTATE = VMStateDescription("fixes", 1, (StateField("_state"),))
 
     def __init__(self) -> None:
         self._state: dict[str, bool] = {}

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TextIO
+from typing import Any, TextIO
 
 from dmamon.memory.errors import ConfigError
 from dmamon.memory.glob import glob_match, is_glob
@@ -239,6 +239,28 @@ class Tracer:
     def records_since(self, seq: int) -> list[TraceRecord]:
         """Records in the ring with a sequence number above ``seq``."""
         return [r for r in self.ring if r.seq > seq]
+
+    def save_state(self) -> dict[str, Any]:
+        """Which events are enabled and the log mask (not the ring or the sinks)."""
+        names = sorted(e.name for e in self.enabled)
+        fields = {"enabled": names, "log_items": sorted(self.log_items)}
+        return {"name": "tracer", "version": 1, "fields": fields}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`save_state`'s output.
+
+        Raises:
+            ConfigError: another section's state or an event no longer declared.
+        """
+        if state.get("name") != "tracer" or state.get("version") != 1:
+            raise ConfigError(f"state of {state.get('name')!r} cannot load into 'tracer'")
+        f = state["fields"]
+        unknown = [n for n in f["enabled"] if n not in _REGISTRY]
+        if unknown:
+            raise ConfigError(f"tracer: unknown events {', '.join(unknown)}")
+        self.enabled.clear()  # in place: call sites may hold the set
+        self.enabled.update(_REGISTRY[n] for n in f["enabled"])
+        self.log_items = {i for i in f["log_items"] if i in LOG_ITEMS}
 
     def reset_warnings(self) -> None:
         """Forget which one-time warnings were given (on machine reset)."""

@@ -228,3 +228,31 @@ def test_clearing_the_tracker_forgets_mappings_and_reports() -> None:
     dma.unmap(m, 0)
     engine.dma.clear()
     assert engine.dma.mappings == {} and engine.dma.reports == []
+
+
+def test_dma_with_bus_mastering_off_logs_qemus_unassigned_lines() -> None:
+    """QEMU 7.2, edu DMA edu->RAM of 7 bytes to 0x2002 with COMMAND.MASTER clear
+    (``-d guest_errors``): the disabled bus-master alias leaves the access unassigned."""
+    engine = Engine()
+    system = MemoryRegion.container("system")
+    system.add_subregion(0, MemoryRegion.ram_region("pc.ram", 0x10000))
+    root = MemoryRegion.container("bus master container")
+    alias = MemoryRegion.alias_region("bus master", system, 0, system.size)
+    alias.set_enabled(False)
+    root.add_subregion(0, alias)
+    dma = DmaPort(engine, AddressSpace("edu", root, engine), RID, "edu0")
+    engine.tracer.set_log_items(["guest_errors"])
+    assert dma.write(0x2002, b"1234567").result == DECODE
+    assert dma.read(0x1000, 8).result == DECODE
+    assert [r.text for r in engine.tracer.ring] == [
+        "Invalid write at addr 0x2002, size 2, region '(null)', reason: rejected",
+        "Invalid write at addr 0x2004, size 4, region '(null)', reason: rejected",
+        "Invalid write at addr 0x2008, size 1, region '(null)', reason: rejected",
+        "Invalid read at addr 0x1000, size 4, region '(null)', reason: rejected",
+        "Invalid read at addr 0x1004, size 4, region '(null)', reason: rejected",
+    ]
+    assert dict(engine.tracer.ring[0].fields) == {
+        "access": "write", "addr": 0x2002, "size": 2, "region": "(null)", "reason": "rejected"
+    }  # fmt: skip
+    alias.set_enabled(True)
+    assert dma.write(0x2002, b"1234567").ok and len(engine.tracer.ring) == 5

@@ -1,5 +1,11 @@
 """The machine kernel: transactions, regions, address spaces, DMA, IOMMU interface,
-virtual clock and trace. Knows no device and no user interface."""
+virtual clock and trace. Knows no device and no user interface.
+
+Hooks for device packages and front ends: ``engine.events`` (:class:`EventBus`, machine
+events), :attr:`TraceRecord.fields` (structured trace arguments), :func:`glob_match`
+(QEMU's trace patterns), :class:`MemoryListener` (``AddressSpace.register_listener``),
+:class:`MapBackend` (``AddressSpace.map_backends``) and :class:`Stateful` /
+:class:`VMStateDescription` (save and restore; see ``dmamon.memory.vmstate``)."""
 
 from dmamon.memory.address_space import AccessOutcome, AddressSpace, MappedRange
 from dmamon.memory.clock import BottomHalf, Timer, VirtualClock

@@ -18,7 +18,9 @@ from dmamon.devices.amdvi.device import (
     find_iommu,
 )
 from dmamon.devices.amdvi.driver import AmdIommuDriver, DriverError, InvalidationResult
+from dmamon.devices.amdvi.explain import WalkExplanation
 from dmamon.devices.amdvi.formats import DecodedCommand, DecodedEvent, Dte, Pte
+from dmamon.devices.amdvi.iotlb import IotlbView
 from dmamon.devices.amdvi.registers import (
     AMDVI_BASE_ADDR,
     CMDBUF_HEAD_WRAP,
@@ -29,7 +31,7 @@ from dmamon.devices.amdvi.registers import (
     STATUS_W1C,
     AmdviRegs,
 )
-from dmamon.devices.amdvi.walk import IotlbView, WalkExplanation, WalkStep
+from dmamon.devices.amdvi.steps import WalkStep
 
 __all__ = [
     "AMDVI_BASE_ADDR",

@@ -55,6 +55,7 @@ from dmamon.devices.amdvi.registers import (
     mmio_reg_name,
 )
 from dmamon.devices.amdvi.translate import DevfnSpace, MsiWindow, Translator
+from dmamon.devices.amdvi.walk import RamCache
 from dmamon.devices.pci import STATUS, PciBus, PciDevice
 from dmamon.devices.props import Prop
 from dmamon.devices.regs import RegisterBank, before_write, on_write
@@ -162,6 +163,7 @@ class AmdIommu(PciDevice, type_name="amd-iommu"):
         self.msi_cap = build_config(self.config, self.wmask, self._cfg_word(STATUS))
         self.iotlb = Iotlb(self.tracer, self.sysmem)
         self.translator = Translator(self)
+        self.ram_cache = RamCache()  # where the page walk last found the device table
         self._spaces: dict[int, DevfnSpace] = {}
         self._bus: PciBus | None = None
         self._wr_ctx: tuple[int, int] | None = None

@@ -94,13 +94,21 @@ class Translator:
     def translate_access(self, space: DevfnSpace, iova: int, perm: IOMMUPerm) -> IOMMUTLBEntry:
         """Translate one device access through ``space`` (misses, traces, faults). Never
         raises for guest mistakes."""
-        mem = self.sysmem
         if not self.iommu.enabled:
-            return IOMMUTLBEntry(mem, iova & ~0xFFF, iova & ~0xFFF, 0xFFF, IOMMUPerm.RW)
+            return IOMMUTLBEntry(self.sysmem, iova & ~0xFFF, iova & ~0xFFF, 0xFFF, IOMMUPerm.RW)
         if MSI_FIRST <= iova <= MSI_LAST:
-            return IOMMUTLBEntry(mem, iova & ~0xFFF, iova & ~0xFFF, 0xFFF, IOMMUPerm.WO)
+            return IOMMUTLBEntry(self.sysmem, iova & ~0xFFF, iova & ~0xFFF, 0xFFF, IOMMUPerm.WO)
         req = 2 if int(perm) & 2 else 1
-        entry = self._do_translate(space, iova, req, perm)
+        e = space.table.get(space.key | (iova >> 12))
+        if e is not None:
+            entry = self._hit(space, iova, req, perm, e.perm, e.translated, e.entry)
+        else:
+            out = run_walk(self.iommu, space.devid, space.devfn, iova, req, None)
+            got = out.perm
+            if got & req == req and out.cache:
+                entry = self.iotlb.update(space.devid, space.key, iova, out)
+            else:
+                entry = self._walked(space, iova, req, perm, out)
         if _RESULT in self.tracer.enabled:
             d = space.devid
             self.tracer.emit(
@@ -113,17 +121,12 @@ class Translator:
             )
         return entry
 
-    def _do_translate(
-        self, space: DevfnSpace, iova: int, req: int, perm: IOMMUPerm
+    def _walked(
+        self, space: DevfnSpace, iova: int, req: int, perm: IOMMUPerm, out: WalkOutcome
     ) -> IOMMUTLBEntry:
-        e = space.table.get(space.key | (iova >> 12))
-        if e is not None:
-            return self._hit(space, iova, req, perm, e.perm, e.translated, e.entry)
-        out = run_walk(self.iommu, space.devid, space.devfn, iova, req, None)
+        """A walk's result other than a cacheable success: uncached, denied or a fault."""
         got = out.perm
         if got & req == req:
-            if out.cache:
-                return self.iotlb.update(space.devid, space.key, iova, out)
             return self._entry(iova, out)
         if got:
             entry = (

@@ -38,7 +38,7 @@ from dmamon.memory import MemTxResult
 if TYPE_CHECKING:
     from dmamon.devices.amdvi.device import AmdIommu
 
-__all__ = ["WalkOutcome", "run_walk"]
+__all__ = ["RamCache", "WalkOutcome", "run_walk"]
 
 _OK = MemTxResult.OK
 _Q = struct.Struct("<Q")
@@ -83,6 +83,18 @@ class WalkOutcome:
         self.event = event
 
 
+class RamCache:
+    """The RAM range the last device table entry was read from, and the flat view it came
+    from: while system memory's topology stays the same (same flat view), the next walk
+    reads its DTE from the same range without looking it up again."""
+
+    __slots__ = ("mem", "view")
+
+    def __init__(self) -> None:
+        self.view: object = None
+        self.mem: _Mem = _NO_RAM
+
+
 def _ram_at(iommu: AmdIommu, addr: int, size: int) -> _Mem:
     """The system-memory RAM range holding ``[addr, addr+size)``, for direct reads."""
     fr = iommu.sysmem.lookup(addr)
@@ -110,7 +122,12 @@ def run_walk(
         The outcome; ``perm == 0`` means the access fails.
     """
     dte_addr = iommu.devtab + devid * DTE_SIZE
-    mem = _ram_at(iommu, dte_addr, DTE_SIZE)
+    cache = iommu.ram_cache
+    view = iommu.sysmem.flatview
+    mem = cache.mem
+    if cache.view is not view or not mem[0] <= dte_addr <= mem[1] - DTE_SIZE:
+        mem = _ram_at(iommu, dte_addr, DTE_SIZE)
+        cache.view, cache.mem = view, mem
     if mem[1]:
         q = _Q4.unpack_from(mem[2], dte_addr + mem[3])
     else:

@@ -8,6 +8,13 @@ Importing the package registers the device type. Public API:
 * :class:`AmdIommuDriver` — programs the IOMMU the way a guest driver does (device table,
   command buffer, event log and page tables in a reserved range of guest RAM).
 * :mod:`~dmamon.devices.amdvi.formats` — DTE/PTE/command/event encoders and decoders.
+* ``AmdIommu.info()`` — typed records (:mod:`~dmamon.devices.amdvi.info`) for text
+  (``info_lines``) and JSON (``dataclasses.asdict``).
+
+The device owns its parts: ``cmdbuf`` (command buffer), ``evtlog`` (event log), ``iotlb``,
+``translate`` (per-requester windows and the slow path), ``walk`` (page walks), ``steps``
+and ``explain`` (``iommu walk``), ``views`` (the records' builders), ``identity`` (PCI
+capabilities), ``registers`` (MMIO bank and fix switches).
 """
 
 from dmamon.devices.amdvi.device import (

@@ -47,9 +47,10 @@ _Q4 = struct.Struct("<4Q")
 _Mem = tuple[int, int, "mmap.mmap | bytes", int]
 _NO_RAM: _Mem = (0, 0, b"", 0)
 _RSV0, _RSV1, _RSV2, _RSV3 = DTE_RESERVED
-# Per level (1..6): how far the IOVA shifts to give the 9-bit index times 8 ("<< 3" folded
-# in), and the offset mask of the page an entry at that level maps.
-_INDEX_SHIFT = tuple(3 + 9 * level for level in range(8))
+# Per level (1..6): how far the IOVA shifts so that "& 0xFF8" gives the 9-bit index (IOVA
+# bits 9*level+11 .. 9*level+3) already times 8, and the offset mask of the page an entry at
+# that level maps.
+_INDEX_SHIFT = tuple(9 * level for level in range(8))
 _PAGE_MASK = tuple((1 << (3 + 9 * level)) - 1 for level in range(8))
 
 
@@ -282,7 +283,7 @@ def _qemu72_descend(
             why = f"{where} grants {perm_word(pte_perm)}, not {perm_word(req)}"
             return _fault(iommu, live, devfn, iova, req, why)
         table = pte & ADDR_MASK
-        pte_addr = table + (((iova >> _INDEX_SHIFT[level]) & 0x1FF) << 3)
+        pte_addr = table + ((iova >> _INDEX_SHIFT[level]) & 0xFF8)
         readable, new = _read_pte(iommu, live, devfn, mem, pte_addr)
         if not readable:
             return _unreadable(level, pte_addr)
@@ -355,7 +356,7 @@ def _spec_levels(
     hi -= 8  # an entry at pte_addr <= hi lies wholly in the RAM range
     unpack = _Q.unpack_from
     while True:
-        pte_addr = table + (((iova >> _INDEX_SHIFT[level]) & 0x1FF) << 3)
+        pte_addr = table + ((iova >> _INDEX_SHIFT[level]) & 0xFF8)
         if lo <= pte_addr <= hi:
             pte = unpack(ram, pte_addr + delta)[0]
         else:

@@ -14,37 +14,32 @@ from dmamon.memory import declare_fix
 __all__ = [
     "AMDVI_BASE_ADDR",
     "AMDVI_MMIO_SIZE",
+    "BASE_MASK",
     "CMDBUF_HEAD_WRAP",
+    "CTRL_CMD_BUF_EN",
+    "CTRL_COM_WAIT_INT_EN",
+    "CTRL_EVENT_INT_EN",
+    "CTRL_EVENT_LOG_EN",
+    "CTRL_IOMMU_EN",
     "EVENT_LOG",
     "EXT_FEATURES",
+    "HEAD_MASK",
     "INVAL_DRAIN",
     "PAGE_WALK",
     "QEMU_72_OFF",
     "STATUS_W1C",
     "AmdviRegs",
+    "mmio_reg_name",
 ]
 
 AMDVI_BASE_ADDR = 0xFED80000
 AMDVI_MMIO_SIZE = 0x4000
 # QEMU 7.2 AMDVI_EXT_FEATURES: PREFETCH|PPR|GT|IA|GA|HE|HATS=2|GATS=2 (read back from 7.2.22)
 EXT_FEATURES = 0x29D3
-BASE_MASK = 0x000F_FFFF_FFFF_F000  # AMDVI_MMIO_DEVTAB_BASE_MASK (bits 51:12)
+# QEMU's masks for its internal copies of registers the bank stores whole (no fields: QEMU
+# keeps all 64 written bits in the register and masks only the copy it acts on).
+BASE_MASK = 0x000F_FFFF_FFFF_F000  # AMDVI_MMIO_DEVTAB_BASE_MASK (bits 51:12), Exclusion/PPR
 HEAD_MASK = 0x7FFF0  # AMDVI_MMIO_CMDBUF_HEAD_MASK and the other head/tail masks (18:4)
-
-# Control bits (AMDVI_MMIO_CONTROL_*)
-CTRL_IOMMU_EN = 1 << 0
-CTRL_HT_TUN_EN = 1 << 1
-CTRL_EVENT_LOG_EN = 1 << 2
-CTRL_EVENT_INT_EN = 1 << 3
-CTRL_COM_WAIT_INT_EN = 1 << 4
-CTRL_CMD_BUF_EN = 1 << 12
-CTRL_GA_EN = 1 << 17
-# Status bits (AMDVI_MMIO_STATUS_*)
-ST_EVT_OVF = 1 << 0
-ST_EVENT_INT = 1 << 1
-ST_COMP_INT = 1 << 2
-ST_EVT_RUN = 1 << 3
-ST_CMDBUF_RUN = 1 << 4
 
 # -- fix switches --------------------------------------------------------------------------
 
@@ -196,6 +191,21 @@ class AmdviRegs(RegisterBank, size=AMDVI_MMIO_SIZE, valid_sizes=(1, 2, 4, 8)):
     )
     ppr_head = _qword(0x2030, "PPR Log Head Pointer (unused)")
     ppr_tail = _qword(0x2038, "PPR Log Tail Pointer (unused)")
+
+
+def _control_bit(field: str) -> int:
+    """A Control bit as a mask, from the bank's declaration (for a guest driver composing
+    the value it writes)."""
+    reg = AmdviRegs.lookup("control")
+    assert reg is not None
+    return reg.field(field).mask
+
+
+CTRL_IOMMU_EN = _control_bit("iommu_en")
+CTRL_EVENT_LOG_EN = _control_bit("event_log_en")
+CTRL_EVENT_INT_EN = _control_bit("event_int_en")
+CTRL_COM_WAIT_INT_EN = _control_bit("com_wait_int_en")
+CTRL_CMD_BUF_EN = _control_bit("cmd_buf_en")
 
 
 # amdvi_mmio_get_index's name tables (QEMU 7.2; the index is a uint8_t, clamped to the last)

@@ -1269,3 +1269,63 @@ def test_the_driver_that_set_up_the_iommu_is_found_again() -> None:
 def test_amd_iommu_takes_no_pci_address_as_in_qemu() -> None:
     with pytest.raises(ConfigError, match=r"^Property 'amd-iommu\.addr' not found$"):
         Machine(devices=["amd-iommu,addr=5"])
+
+
+# -- composition: info records, typed properties, the walk's RAM cache ---------------------
+
+
+def test_the_walk_reads_the_device_table_again_after_a_topology_change(mapped) -> None:
+    from dmamon.memory import MemoryRegion, MmioOps
+
+    m, iommu, _ = mapped
+    assert iommu.translate(EDU_DEVID, 0x1000234, RO).translated_addr == 0x100000
+    # A region over the device table (reads 0: DTE[V]=0) must be seen by the next walk,
+    # although the last one read the table straight from RAM.
+    hole = MemoryRegion.io_region("hole", 0x1000, MmioOps(read=lambda off, size: 0))
+    m.system.add_subregion(DEVTAB, hole, priority=10)
+    iommu.iotlb_flush()
+    e = iommu.translate(EDU_DEVID, 0x1000234, RO)
+    assert (e.translated_addr, e.perm) == (0x1000000, RW)  # untranslated
+    m.system.del_subregion(hole)
+    iommu.iotlb_flush()
+    assert iommu.translate(EDU_DEVID, 0x1000234, RO).translated_addr == 0x100000
+
+
+def test_info_gives_typed_records_that_render_as_text_and_json(mapped) -> None:
+    from dataclasses import asdict
+
+    from dmamon.devices.amdvi.info import AmdIommuInfo, info_lines
+
+    m, iommu, _ = mapped
+    iommu.translate(EDU_DEVID, 0x1000000, RO)
+    info = iommu.info()
+    assert isinstance(info, AmdIommuInfo)
+    data = json.loads(json.dumps(asdict(info)))
+    assert data["state"] == iommu.state()
+    assert data["mmio_base"] == MMIO and data["state"]["enabled"] is True
+    assert [e["iova"] for e in data["iotlb"]] == [0x1000000]
+    (edu,) = [d for d in data["devices"] if d["devid"] == EDU_DEVID]
+    assert edu["functions"] == ["edu0"] and edu["translated"] is True
+    assert data["domains"] == [
+        {"domain_id": 1, "devids": [EDU_DEVID], "roots": [0x600000], "iotlb_entries": 1}
+    ]
+    lines = info_lines(info)
+    assert lines[0] == "mmio 0xfed80000+0x4000, DMA translated, IOTLB 1 entries"
+    assert "  00:02.0 0x1000000 -> 0x100000 0x1000 domain 1 perm 3" in lines
+    assert "  1: devices 00:02.0, roots 0x600000, 1 IOTLB entries" in lines
+
+
+def test_properties_are_a_typed_frozen_record() -> None:
+    from dmamon.devices.amdvi.device import AmdIommuProps
+
+    m = Machine(devices=["amd-iommu,intremap=off,pt=off"])
+    iommu = find_iommu(m)
+    assert iommu is not None
+    assert iommu.settings == AmdIommuProps(intremap="off", device_iotlb=False, pt=False)
+
+
+def test_control_bit_constants_come_from_the_register_bank() -> None:
+    from dmamon.devices.amdvi import registers as r
+
+    bits = [r.CTRL_IOMMU_EN, r.CTRL_EVENT_LOG_EN, r.CTRL_EVENT_INT_EN, r.CTRL_COM_WAIT_INT_EN]
+    assert bits + [r.CTRL_CMD_BUF_EN] == [0x1, 0x4, 0x8, 0x10, 0x1000]

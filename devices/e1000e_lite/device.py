@@ -48,7 +48,30 @@ from dmamon.devices.e1000e_lite.descriptors import (
     RxDesc,
     TxDesc,
 )
-from dmamon.devices.e1000e_lite.regs import ALIASES, MMIO_SIZE, E1000eLiteRegs
+from dmamon.devices.e1000e_lite.regs import (
+    ALIASES,
+    CTRL_RST,
+    ICR_ASSERTED,
+    ICR_RXO,
+    ICR_RXT0,
+    ICR_TXDW,
+    ICR_TXQE,
+    MMIO_SIZE,
+    RAH_AV,
+    RCTL_BAM,
+    RCTL_BSEX,
+    RCTL_EN,
+    RCTL_LBM_MAC,
+    RCTL_LPE,
+    RCTL_MPE,
+    RCTL_SECRC,
+    RCTL_SZ_MASK,
+    RCTL_UPE,
+    STATUS_LU,
+    TARC_ENABLE,
+    TCTL_EN,
+    E1000eLiteRegs,
+)
 from dmamon.devices.e1000e_lite.trace_events import (
     e1000e_core_ctrl_sw_reset,
     e1000e_core_read,
@@ -87,29 +110,6 @@ if TYPE_CHECKING:
 
 __all__ = ["E1000eLite", "E1000eLiteRegs", "RxDesc", "TxDesc"]
 
-# Register bits of registers declared without fields (e1000_regs.h / e1000x_regs.h)
-CTRL_RST = 1 << 26
-RCTL_EN = 1 << 1
-RCTL_SBP = 1 << 2
-RCTL_UPE = 1 << 3
-RCTL_MPE = 1 << 4
-RCTL_LPE = 1 << 5
-RCTL_LBM_MAC = 0x40  # LBM bits 7:6 = 01: MAC loopback (e1000e_tx_pkt_send tests this bit)
-RCTL_BAM = 1 << 15
-RCTL_BSEX = 1 << 25
-RCTL_SECRC = 1 << 26
-RCTL_SZ_MASK = 0x3 << 16
-TCTL_EN = 1 << 1
-STATUS_LU = 1 << 1
-TARC_ENABLE = 1 << 10
-RAH_AV = 1 << 31
-
-
-ICR_TXDW = 0x01
-ICR_TXQE = 0x02
-ICR_RXO = 0x40
-ICR_RXT0 = 0x80
-ICR_ASSERTED = 0x8000_0000
 
 _TX = ("tdbal", "tdbah", "tdlen", "tdh", "tdt")
 _RX = ("rdbal", "rdbah", "rdlen", "rdh", "rdt")

@@ -14,6 +14,31 @@ __all__ = ["ALIASES", "MMIO_SIZE", "E1000eLiteRegs"]
 
 MMIO_SIZE: Final = 128 * 1024
 
+# Register bits the model tests (e1000_regs.h / e1000x_regs.h)
+CTRL_RST = 1 << 26
+RCTL_EN = 1 << 1
+RCTL_SBP = 1 << 2
+RCTL_UPE = 1 << 3
+RCTL_MPE = 1 << 4
+RCTL_LPE = 1 << 5
+RCTL_LBM_MAC = 0x40  # LBM bits 7:6 = 01: MAC loopback (e1000e_tx_pkt_send tests this bit)
+RCTL_BAM = 1 << 15
+RCTL_BSEX = 1 << 25
+RCTL_SECRC = 1 << 26
+RCTL_SZ_MASK = 0x3 << 16
+TCTL_EN = 1 << 1
+STATUS_LU = 1 << 1
+TARC_ENABLE = 1 << 10
+RAH_AV = 1 << 31
+
+
+ICR_TXDW = 0x01
+ICR_TXQE = 0x02
+ICR_RXO = 0x40
+ICR_RXT0 = 0x80
+ICR_ASSERTED = 0x8000_0000
+
+
 # QEMU's e1000e accepts the 82542 register offsets for the ring registers (mac_reg_access).
 ALIASES = {
     0x110: 0x2800,

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from dmamon.memory import ConfigError
 
-__all__ = ["DeviceSpec", "Prop", "parse_device_spec"]
+__all__ = [
+    "DeviceProps",
+    "DeviceSpec",
+    "Prop",
+    "build_props",
+    "parse_device_spec",
+    "prop",
+    "props_of",
+]
 
 PropKind = Literal["uint", "bool", "str"]
 
@@ -103,3 +113,66 @@ def parse_device_spec(text: str) -> DeviceSpec:
     if not type_name:
         raise ConfigError(f"device spec {text!r}: missing device type")
     return DeviceSpec(type_name, dev_id, tuple(props))
+
+
+# --------------------------------------------------------------------------------------------
+# Typed properties: one frozen dataclass per device type
+
+_KINDS: dict[object, PropKind] = {"int": "uint", int: "uint", "bool": "bool", bool: "bool"}
+_P = TypeVar("_P", bound="DeviceProps")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProps:
+    """Base of a device type's typed properties.
+
+    Subclass it as a frozen dataclass whose fields are declared with `prop`; the device
+    class names it as ``Props`` and reads ``self.properties.<name>`` with its real type.
+    The field order is the order ``device_add TYPE,help`` and ``info qtree`` list them.
+    """
+
+
+def prop(default: Any, doc: str = "", name: str | None = None) -> Any:
+    """Declare a property field of a `DeviceProps` dataclass.
+
+    Args:
+        default: The value when the spec does not give one (its type is the field's).
+        doc: One line for ``device_add TYPE,help``.
+        name: QEMU's property name when it is not a Python identifier (``device-iotlb``).
+
+    Returns:
+        A dataclass field.
+    """
+    return dataclasses.field(default=default, metadata={"doc": doc, "name": name})
+
+
+def props_of(cls: type[DeviceProps]) -> tuple[Prop, ...]:
+    """The `Prop` declarations a `DeviceProps` dataclass stands for, in field order.
+
+    Raises:
+        TypeError: a field is not an int, bool or str with a default.
+    """
+    out = []
+    for f in dataclasses.fields(cls):
+        kind = _KINDS.get(f.type, "str" if f.type in ("str", str) else None)
+        if kind is None or f.default is dataclasses.MISSING:
+            raise TypeError(
+                f"{cls.__name__}.{f.name}: a property is an int, bool or str with a default"
+            )
+        out.append(
+            Prop(f.metadata.get("name") or f.name, kind, f.default, f.metadata.get("doc", ""))
+        )
+    return tuple(out)
+
+
+def build_props(cls: type[_P], values: Mapping[str, int | bool | str]) -> _P:
+    """Build a `DeviceProps` instance from parsed values keyed by QEMU property name.
+
+    Values the dataclass has no field for are ignored (the machine only passes declared ones).
+    """
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        key = f.metadata.get("name") or f.name
+        if key in values:
+            kwargs[f.name] = values[key]
+    return cls(**kwargs)

@@ -23,310 +23,96 @@ Every ring walk is bounded by the ring size and by the engine's watchdog
 from __future__ import annotations
 
 import re
-import struct
 from collections import deque
 from typing import TYPE_CHECKING
 
 from dmamon.devices.base import SimObject
-from dmamon.devices.pci import PciDevice
-from dmamon.devices.props import Prop
-from dmamon.devices.regs import (
-    RC,
-    RO,
-    W1C,
-    W1S,
-    WO,
-    Field,
-    Reg,
-    RegisterBank,
-    before_write,
-    on_read,
-    on_write,
+from dmamon.devices.e1000e_lite.descriptors import (
+    DESC_LEN,
+    ETH_HLEN,
+    FCS_LEN,
+    MAX_TX_FRAGS,
+    MAX_TX_FRAME,
+    MAX_VLAN_FRAME,
+    MIN_FRAME,
+    RING_DESC,
+    RX_DESC,
+    RXD_STAT_DD,
+    RXD_STAT_EOP,
+    TXD_CMD_DEXT,
+    TXD_CMD_EOP,
+    TXD_CMD_RS,
+    TXD_DTYP_D,
+    TXD_STAT_DD,
+    U64,
+    RxDesc,
+    TxDesc,
 )
-from dmamon.memory import ConfigError, MemoryRegion, MmioOps, TraceEvent
+from dmamon.devices.e1000e_lite.regs import (
+    ALIASES,
+    CTRL_RST,
+    ICR_ASSERTED,
+    ICR_RXO,
+    ICR_RXT0,
+    ICR_TXDW,
+    ICR_TXQE,
+    MMIO_SIZE,
+    RAH_AV,
+    RCTL_BAM,
+    RCTL_BSEX,
+    RCTL_EN,
+    RCTL_LBM_MAC,
+    RCTL_LPE,
+    RCTL_MPE,
+    RCTL_SECRC,
+    RCTL_SZ_MASK,
+    RCTL_UPE,
+    STATUS_LU,
+    TARC_ENABLE,
+    TCTL_EN,
+    E1000eLiteRegs,
+)
+from dmamon.devices.e1000e_lite.trace_events import (
+    e1000e_core_ctrl_sw_reset,
+    e1000e_core_read,
+    e1000e_core_write,
+    e1000e_irq_legacy_notify,
+    e1000e_irq_msi_notify,
+    e1000e_irq_set_cause_exit,
+    e1000e_lite_tx_frame,
+    e1000e_ring_free_space,
+    e1000e_rx_desc_buff_write,
+    e1000e_rx_descr,
+    e1000e_rx_flt_dropped,
+    e1000e_rx_has_buffers,
+    e1000e_rx_not_written_to_guest,
+    e1000e_rx_null_descriptor,
+    e1000e_rx_receive_iov,
+    e1000e_rx_set_rctl,
+    e1000e_rx_set_rdt,
+    e1000e_rx_written_to_guest,
+    e1000e_tx_descr,
+    e1000e_tx_disabled,
+    e1000e_wrn_regs_read_unknown,
+    e1000e_wrn_regs_write_ro,
+    e1000e_wrn_regs_write_unknown,
+    e1000x_rx_disabled,
+    e1000x_rx_link_down,
+    e1000x_rx_oversized,
+)
+from dmamon.devices.pci.device import PciDevice
+from dmamon.devices.props import Prop
+from dmamon.devices.regs import RC, RO, RegisterBank, before_write, on_read, on_write
+from dmamon.memory import ConfigError, MemoryRegion, MmioOps
 
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
 
 __all__ = ["E1000eLite", "E1000eLiteRegs", "RxDesc", "TxDesc"]
 
-# -- trace events (hw/net/trace-events names and texts; pointers print as dmamon names) ---
-
-e1000e_core_write = TraceEvent(
-    "e1000e_core_write", "Write to register {index:#x}, {size} byte(s), value: {val:#x}"
-)
-e1000e_core_read = TraceEvent(
-    "e1000e_core_read", "Read from register {index:#x}, {size} byte(s), value: {val:#x}"
-)
-e1000e_wrn_regs_write_ro = TraceEvent(
-    "e1000e_wrn_regs_write_ro",
-    "WARNING: Write to RO register {index:#x}, {size} byte(s), value: {val:#x}",
-)
-e1000e_wrn_regs_write_unknown = TraceEvent(
-    "e1000e_wrn_regs_write_unknown",
-    "WARNING: Write to unknown register {index:#x}, {size} byte(s), value: {val:#x}",
-)
-e1000e_wrn_regs_read_unknown = TraceEvent(
-    "e1000e_wrn_regs_read_unknown", "WARNING: Read from unknown register {index:#x}, {size} byte(s)"
-)
-e1000e_core_ctrl_sw_reset = TraceEvent("e1000e_core_ctrl_sw_reset", "Doing SW reset")
-e1000e_tx_disabled = TraceEvent("e1000e_tx_disabled", "TX Disabled")
-e1000e_tx_descr = TraceEvent("e1000e_tx_descr", "{addr:#x} : {lower:x} {upper:x}")
-e1000e_ring_free_space = TraceEvent(
-    "e1000e_ring_free_space", "ring #{ridx}: LEN: {rdlen}, DH: {rdh}, DT: {rdt}"
-)
-e1000e_rx_has_buffers = TraceEvent(
-    "e1000e_rx_has_buffers",
-    "ring #{ridx}: free descr: {free_desc}, packet size {total_size}, "
-    "descr buffer size {desc_buf_size}",
-)
-e1000e_rx_null_descriptor = TraceEvent("e1000e_rx_null_descriptor", "Null RX descriptor!!")
-e1000e_rx_descr = TraceEvent(
-    "e1000e_rx_descr", "Next RX descriptor: ring #{ridx}, PA: {base:#x}, length: {len}"
-)
-e1000e_rx_desc_buff_write = TraceEvent(
-    "e1000e_rx_desc_buff_write",
-    "buffer #{idx}, addr: {addr:#x}, offset: {offset}, from: {source}, length: {len}",
-)
-e1000e_rx_set_rctl = TraceEvent("e1000e_rx_set_rctl", "RCTL = {rctl:#x}")
-e1000e_rx_receive_iov = TraceEvent("e1000e_rx_receive_iov", "Received vector of {iovcnt} fragments")
-e1000e_rx_flt_dropped = TraceEvent("e1000e_rx_flt_dropped", "Received packet dropped by RX filter")
-e1000e_rx_written_to_guest = TraceEvent(
-    "e1000e_rx_written_to_guest", "Received packet written to guest (ICR causes {causes})"
-)
-e1000e_rx_not_written_to_guest = TraceEvent(
-    "e1000e_rx_not_written_to_guest", "Received packet NOT written to guest (ICR causes {causes})"
-)
-e1000e_rx_set_rdt = TraceEvent("e1000e_rx_set_rdt", "Setting RDT[{queue_idx}] = {val}")
-e1000e_irq_set_cause_exit = TraceEvent(
-    "e1000e_irq_set_cause_exit", "Set IRQ cause {val:#x}, ICR: {icr:#x}"
-)
-e1000e_irq_legacy_notify = TraceEvent("e1000e_irq_legacy_notify", "IRQ line state: {level}")
-e1000e_irq_msi_notify = TraceEvent("e1000e_irq_msi_notify", "MSI notify {cause:#x}")
-e1000x_rx_link_down = TraceEvent(
-    "e1000x_rx_link_down", "Received packet dropped because the link is down STATUS = {status}"
-)
-e1000x_rx_disabled = TraceEvent(
-    "e1000x_rx_disabled", "Received packet dropped because receive is disabled RCTL = {rctl}"
-)
-e1000x_rx_oversized = TraceEvent(
-    "e1000x_rx_oversized", "Received packet dropped because it was oversized ({size} bytes)"
-)
-# dmamon: where a transmitted frame went (QEMU has no event for this)
-e1000e_lite_tx_frame = TraceEvent(
-    "e1000e_lite_tx_frame", "dev {dev} frame of {len} bytes sent to {dest}"
-)
-
-# -- constants (e1000_regs.h / e1000x_regs.h) ----------------------------------------------
-
-MMIO_SIZE = 128 * 1024
-DESC_LEN = 16  # E1000_RING_DESC_LEN: legacy TX and RX descriptors
-ETH_HLEN = 14
-MIN_FRAME = 60  # e1000e_receive_iov pads shorter frames (min_buf_size)
-MAX_VLAN_FRAME = 1522  # e1000x_is_oversized without RCTL.LPE
-MAX_TX_FRAGS = 64  # E1000E_MAX_TX_FRAGS
-MAX_TX_FRAME = 0x10000  # net_tx_pkt refuses anything larger
-FCS_LEN = 4
-U64 = (1 << 64) - 1
-
-CTRL_RST = 1 << 26
-RCTL_EN = 1 << 1
-RCTL_SBP = 1 << 2
-RCTL_UPE = 1 << 3
-RCTL_MPE = 1 << 4
-RCTL_LPE = 1 << 5
-RCTL_LBM_MAC = 0x40  # LBM bits 7:6 = 01: MAC loopback (e1000e_tx_pkt_send tests this bit)
-RCTL_BAM = 1 << 15
-RCTL_BSEX = 1 << 25
-RCTL_SECRC = 1 << 26
-RCTL_SZ_MASK = 0x3 << 16
-TCTL_EN = 1 << 1
-STATUS_LU = 1 << 1
-TARC_ENABLE = 1 << 10
-RAH_AV = 1 << 31
-
-TXD_CMD_EOP = 0x01
-TXD_CMD_RS = 0x08
-TXD_CMD_DEXT = 0x20
-TXD_DTYP_D = 0x00100000  # in the descriptor's lower dword
-TXD_STAT_DD = 0x01
-RXD_STAT_DD = 0x01
-RXD_STAT_EOP = 0x02
-
-ICR_TXDW = 0x01
-ICR_TXQE = 0x02
-ICR_RXO = 0x40
-ICR_RXT0 = 0x80
-ICR_ASSERTED = 0x8000_0000
-
-# QEMU's e1000e accepts the 82542 register offsets for the ring registers (mac_reg_access).
-ALIASES = {
-    0x110: 0x2800,
-    0x114: 0x2804,
-    0x118: 0x2808,
-    0x120: 0x2810,
-    0x128: 0x2818,
-    0x420: 0x3800,
-    0x424: 0x3804,
-    0x428: 0x3808,
-    0x430: 0x3810,
-    0x438: 0x3818,
-}
-
-
-class E1000eLiteRegs(RegisterBank, size=MMIO_SIZE, valid_sizes=(1, 2, 4, 8)):
-    """The e1000e registers the lite model implements, at the 82574L offsets."""
-
-    ctrl = Reg(0x0000, reset=0x00140241, doc="CTRL: FD bit 0, SLU 6, SPEED 9:8, RST 26 (SC)")
-    status = Reg(
-        0x0008,
-        access=RO,
-        fields=(
-            Field("fd", bit=0, doc="full duplex"),
-            Field("lu", bit=1, doc="link up"),
-            Field("speed", bit=6, width=2, doc="10: 1000 Mb/s"),
-            Field("asdv", bit=8, width=2, doc="auto speed detection value"),
-            Field("gio_master_enable", bit=19, doc="GIO master enable status"),
-        ),
-        reset=0x00080283,
-        doc="STATUS",
-    )
-    icr = Reg(
-        0x00C0,
-        access=W1C,
-        doc="ICR: TXDW 0, TXQE 1, LSC 2, RXDMT0 4, RXO 6, RXT0 7, ASSERTED 31; "
-        "write 1 to clear, read clears while IMS is 0",
-    )
-    ics = Reg(0x00C8, doc="ICS: write sets ICR bits; reads mirror ICR")
-    ims = Reg(0x00D0, access=W1S, doc="IMS: write 1 to enable a cause")
-    imc = Reg(0x00D8, access=WO, doc="IMC: write 1 to disable a cause")
-    rctl = Reg(
-        0x0100,
-        fields=(
-            Field("rst", bit=0, doc="reserved (RST)"),
-            Field("en", bit=1, doc="receiver enable"),
-            Field("sbp", bit=2, doc="store bad packets"),
-            Field("upe", bit=3, doc="unicast promiscuous"),
-            Field("mpe", bit=4, doc="multicast promiscuous"),
-            Field("lpe", bit=5, doc="long packet enable"),
-            Field("lbm", bit=6, width=2, doc="loopback mode: 01 = MAC loopback"),
-            Field("rdmts", bit=8, width=2, doc="RX descriptor minimum threshold"),
-            Field("dtyp", bit=10, width=2, doc="descriptor type (lite: legacy only)"),
-            Field("mo", bit=12, width=2, doc="multicast offset"),
-            Field("bam", bit=15, doc="broadcast accept"),
-            Field("bsize", bit=16, width=2, doc="buffer size: 00 2048, 01 1024, 10 512, 11 256"),
-            Field("vfe", bit=18, doc="VLAN filter enable"),
-            Field("cfien", bit=19),
-            Field("cfi", bit=20),
-            Field("dpf", bit=22, doc="discard pause frames"),
-            Field("pmcf", bit=23),
-            Field("bsex", bit=25, doc="buffer size extension (x16)"),
-            Field("secrc", bit=26, doc="strip Ethernet CRC"),
-            Field("flxbuf", bit=27, width=4, doc="flexible buffer size (not modelled)"),
-        ),
-        doc="RCTL",
-    )
-    tctl = Reg(
-        0x0400,
-        fields=(
-            Field("rst", bit=0, doc="reserved (RST)"),
-            Field("en", bit=1, doc="transmit enable"),
-            Field("psp", bit=3, doc="pad short packets"),
-            Field("ct", bit=4, width=8, doc="collision threshold"),
-            Field("cold", bit=12, width=10, doc="collision distance"),
-            Field("swxoff", bit=22),
-            Field("rtlc", bit=24),
-            Field("nrtu", bit=25),
-            Field("mulr", bit=28),
-        ),
-        doc="TCTL",
-    )
-    rdbal = Reg(0x2800, fields=(Field("addr", bit=4, width=28),), doc="RDBAL (16-byte aligned)")
-    rdbah = Reg(0x2804, doc="RDBAH")
-    rdlen = Reg(0x2808, fields=(Field("len", bit=7, width=13),), doc="RDLEN (bytes, x128)")
-    rdh = Reg(0x2810, fields=(Field("head", bit=0, width=16),), doc="RDH")
-    rdt = Reg(0x2818, fields=(Field("tail", bit=0, width=16),), doc="RDT")
-    rxdctl = Reg(0x2828, reset=0x00010000, doc="RXDCTL (stored only)")
-    tdbal = Reg(0x3800, fields=(Field("addr", bit=4, width=28),), doc="TDBAL (16-byte aligned)")
-    tdbah = Reg(0x3804, doc="TDBAH")
-    tdlen = Reg(0x3808, fields=(Field("len", bit=7, width=13),), doc="TDLEN (bytes, x128)")
-    tdh = Reg(0x3810, fields=(Field("head", bit=0, width=16),), doc="TDH")
-    tdt = Reg(0x3818, fields=(Field("tail", bit=0, width=16),), doc="TDT: the TX doorbell")
-    txdctl = Reg(0x3828, doc="TXDCTL (stored only)")
-    tarc0 = Reg(0x3840, reset=0x403, doc="TARC0: bit 10 enables queue 0 (QEMU's model)")
-    mpc = Reg(0x4010, access=RC, doc="missed packets count")
-    gprc = Reg(0x4074, access=RC, doc="good packets received count")
-    gptc = Reg(0x4080, access=RC, doc="good packets transmitted count")
-    ruc = Reg(0x40A4, access=RC, doc="receive undersize count")
-    roc = Reg(0x40AC, access=RC, doc="receive oversize count")
-    tpr = Reg(0x40D0, access=RC, doc="total packets received")
-    tpt = Reg(0x40D4, access=RC, doc="total packets transmitted")
-    ral0 = Reg(0x5400, reset=0x12005452, doc="RAL0: receive address low (52:54:00:12)")
-    rah0 = Reg(
-        0x5404,
-        fields=(
-            Field("addr", bit=0, width=16, doc="receive address high (34:56)"),
-            Field("asel", bit=16, width=2, doc="address select"),
-            Field("av", bit=31, doc="address valid"),
-        ),
-        reset=0x80005634,
-        doc="RAH0",
-    )
-
 
 _TX = ("tdbal", "tdbah", "tdlen", "tdh", "tdt")
 _RX = ("rdbal", "rdbah", "rdlen", "rdh", "rdt")
-_RING_DESC = struct.Struct("<QII")  # buffer_addr, lower dword, upper dword
-_RX_DESC = struct.Struct("<QHHBBH")  # buffer_addr, length, csum, status, errors, special
-
-
-class TxDesc:
-    """A legacy transmit descriptor (``struct e1000_tx_desc``), for tests and labs."""
-
-    @staticmethod
-    def pack(buffer_addr: int, length: int, cmd: int, status: int = 0) -> bytes:
-        """Build a descriptor.
-
-        Args:
-            buffer_addr: bus address of the data.
-            length: bytes of data in this descriptor (16 bits).
-            cmd: EOP 0x01, IFCS 0x02, RS 0x08, DEXT 0x20 ...
-            status: DD 0x01 once written back.
-
-        Returns:
-            The 16 bytes of the descriptor, in memory order.
-        """
-        lower = (length & 0xFFFF) | ((cmd & 0xFF) << 24)
-        return _RING_DESC.pack(buffer_addr & U64, lower, status & 0xFF)
-
-
-class RxDesc:
-    """A legacy receive descriptor (``struct e1000_rx_desc``), for tests and labs."""
-
-    @staticmethod
-    def pack(buffer_addr: int) -> bytes:
-        """Build a descriptor the guest hands to the NIC.
-
-        Args:
-            buffer_addr: bus address of the receive buffer (0: a null descriptor).
-
-        Returns:
-            The 16 bytes of the descriptor, in memory order.
-        """
-        return _RX_DESC.pack(buffer_addr & U64, 0, 0, 0, 0, 0)
-
-    @staticmethod
-    def unpack(data: bytes) -> tuple[int, int, int, int]:
-        """Decode a descriptor the NIC wrote back.
-
-        Args:
-            data: at least 16 bytes, in memory order.
-
-        Returns:
-            ``(buffer_addr, length, status, errors)``; status DD 0x01, EOP 0x02.
-        """
-        addr, length, _, status, errors, _ = _RX_DESC.unpack(data[:DESC_LEN])
-        return addr, length, status, errors
 
 
 _MAC_RE = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
@@ -548,7 +334,7 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
             self.engine.tick(1, self._tx_walk)
             base = self._head_descr(_TX)
             desc = self.dma.read(base, DESC_LEN).data  # QEMU ignores the result
-            buf, lower, upper = _RING_DESC.unpack(desc)
+            buf, lower, upper = RING_DESC.unpack(desc)
             self.tracer.emit(e1000e_tx_descr, addr=buf, lower=lower, upper=upper)
             self._process_tx_desc(buf, lower)
             cause |= self._txdesc_writeback(base, lower, upper)
@@ -759,7 +545,7 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
             else:
                 tr.emit(e1000e_rx_null_descriptor)
             status = RXD_STAT_DD | (RXD_STAT_EOP if is_last else 0)
-            self.dma.write(base, _RX_DESC.pack(ba, written & 0xFFFF, 0, status, 0, 0))
+            self.dma.write(base, RX_DESC.pack(ba, written & 0xFFFF, 0, status, 0, 0))
             self._ring_advance(_RX, 1)
             if desc_offset >= total:
                 break

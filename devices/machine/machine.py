@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from dmamon.devices import trace_events as ev
 from dmamon.devices.base import DEVICE_TYPES, Device
-from dmamon.devices.ich9 import Ich9Ahci, Ich9Lpc, Ich9Smbus
-from dmamon.devices.pci import HostBridge, PciBus, PciDevice, PciHost, devfn
+from dmamon.devices.pci.device import HostBridge, PciBus, PciDevice, PciHost, devfn
+from dmamon.devices.pci.ich9 import Ich9Ahci, Ich9Lpc, Ich9Smbus
 from dmamon.devices.props import DeviceSpec, parse_device_spec
 from dmamon.memory import (
     AddressSpace,

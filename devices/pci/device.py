@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from dmamon.devices import trace_events as ev
 from dmamon.devices.base import Device
+from dmamon.devices.pci import trace_events as ev
 from dmamon.memory import (
     AddressSpace,
     ConfigError,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -1326,14 +1327,23 @@ def test_the_legacy_qemu_monitor_protocol_drives_dmamon(sock_dir: Path) -> None:
 
 # -- qmp-shell -----------------------------------------------------------------------------
 
-QMP_SHELL = shutil.which("qmp-shell")
+# Run qmp-shell's module with this interpreter: the ``qmp-shell`` on PATH may be a shell
+# wrapper (pyenv's shim) that ``python qmp-shell`` cannot run.
+QMP_SHELL = (
+    "qmp-shell"
+    if importlib.util.find_spec("qemu") and importlib.util.find_spec("qemu.qmp")
+    else None
+)
+_QMP_SHELL_MAIN = (
+    "import sys; from qemu.qmp.qmp_shell import main; sys.argv[0] = 'qmp-shell'; sys.exit(main())"
+)
 
 
 def qmp_shell(args: list[str], stdin: str) -> tuple[int, str, str]:
     """Run qmp-shell on piped input; returns (exit status, stdout, stderr), CRLFs kept."""
     assert QMP_SHELL is not None
     p = subprocess.run(
-        [sys.executable, QMP_SHELL, *args],
+        [sys.executable, "-c", _QMP_SHELL_MAIN, *args],
         input=stdin.encode(),
         capture_output=True,
         timeout=60,

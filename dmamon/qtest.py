@@ -29,7 +29,6 @@ import contextlib
 import functools
 import io
 import os
-import stat
 import sys
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -40,7 +39,7 @@ from dmamon.devices.machine import Machine
 from dmamon.memory import ConfigError
 
 if TYPE_CHECKING:
-    import socket
+    pass
 
 __all__ = [
     "IOAPIC_PATH",
@@ -935,32 +934,6 @@ def serve_stdio(
         session.close()
 
 
-def _listen_unix(path: str) -> socket.socket:
-    import socket  # only the socket server needs it (start-up time)
-
-    try:
-        if stat.S_ISSOCK(os.lstat(path).st_mode):
-            os.unlink(path)  # a stale socket, as QEMU's unix_listen_saddr unlinks it
-        else:
-            raise ConfigError(f"{path} exists and is not a socket")
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        raise ConfigError(f"cannot use {path}: {e.strerror or e}") from None
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        # Owner-only from the first moment: the mode of an unbound socket's inode is the
-        # mode bind() gives the file (Linux unix_bind), so no other user can race a chmod.
-        os.fchmod(sock.fileno(), 0o600)
-        sock.bind(path)
-        os.chmod(path, 0o600)
-        sock.listen(1)
-    except OSError as e:
-        sock.close()
-        raise ConfigError(f"cannot listen on {path}: {e.strerror or e}") from None
-    return sock
-
-
 def serve_unix(
     machine: Machine,
     path: str,
@@ -976,7 +949,8 @@ def serve_unix(
 
     Args:
         machine: the machine.
-        path: the socket file (created owner-only; a stale socket there is replaced).
+        path: the socket file (the policy of :mod:`dmamon.servers`: owner-only, a stale
+            socket replaced, a live server's refused).
         log: QEMU's qtest log, with virtual time, or None.
         max_clients: stop after this many clients (None: serve until interrupted).
         ready: called once the socket listens.
@@ -984,7 +958,9 @@ def serve_unix(
     Raises:
         ConfigError: the path cannot be used.
     """
-    sock = _listen_unix(path)
+    from dmamon.servers import listen_unix, remove_unix  # start-up time: only here
+
+    sock = listen_unix(path, "qtest", backlog=1)
     session = QtestSession(machine, log)
     served = 0
     try:
@@ -1006,8 +982,7 @@ def serve_unix(
     finally:
         session.close()
         sock.close()
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        remove_unix(path)
 
 
 # -- python -m dmamon.qtest ------------------------------------------------------------

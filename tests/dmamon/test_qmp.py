@@ -32,7 +32,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dmamon.qmp import (
+    COMMANDS,
     JsonStreamParser,
+    QmpCommand,
     QmpServer,
     QmpSession,
     encode_json,
@@ -40,6 +42,7 @@ from dmamon.qmp import (
     publish_event,
     serve_qmp,
 )
+from dmamon.qmp.commands import CommandFn
 
 NEGOTIATE = b'{"execute": "qmp_capabilities"}'
 GREETING = (
@@ -434,9 +437,12 @@ def test_a_command_bug_is_answered_as_an_internal_error_and_the_session_goes_on(
     def broken(self: QmpSession, a: dict[str, object]) -> object:
         raise RuntimeError("oops")
 
-    monkeypatch.setattr(QmpSession, "_query_version", broken)
+    def swap(fn: CommandFn) -> None:
+        monkeypatch.setitem(COMMANDS, "query-version", QmpCommand("query-version", (), fn))
+
+    swap(broken)
     assert err(s, "query-version") == ("GenericError", "internal error: RuntimeError: oops")
-    monkeypatch.setattr(QmpSession, "_query_version", lambda self, a: object())
+    swap(lambda self, a: object())
     assert err(s, "query-version") == (
         "GenericError",
         "internal error: cannot encode object as QMP JSON",
@@ -1536,3 +1542,94 @@ def test_random_token_soup_gets_the_same_bytes_as_from_qemu(
 ) -> None:
     data = b"".join(soup)
     assert dmamon_talk(data, False) == qemu_qmp(data, False)
+
+
+# ============================================================================================
+# One implementation of each machine operation (dmamon/ops.py)
+# ============================================================================================
+
+SELF_DMA_EDU = "edu,id=edu0,dma_inline=on,busy_check=off,dma_mask=0xffffffffffffffff"
+WARN_60 = "warning: Blocked re-entrant IO on MemoryRegion: edu-mmio at addr: 0x60"
+
+
+def _self_dma_machine(m: Machine) -> None:
+    """edu0's BAR0 at 0xfe000000, memory and bus master on, an inline DMA of 4 bytes from
+    its buffer to its own ``irq_raise`` set up (started by writing dma_cmd = 3)."""
+    io = m.io_as
+    io.store(0xCF8, 4, 0x80000810)
+    io.store(0xCFC, 4, 0xFE000000)
+    io.store(0xCF8, 4, 0x80000804)
+    io.store(0xCFC, 2, 0x0006)
+    m.memory.store(0xFE000080, 8, 0x40000)
+    m.memory.store(0xFE000088, 8, 0xFE000060)
+    m.memory.store(0xFE000090, 8, 4)
+
+
+def _warnings(m: Machine) -> list[str]:
+    return [r.text for r in m.engine.tracer.ring if r.kind == "warning"]
+
+
+def test_qmp_reg_write_engages_the_re_entrancy_guard_as_hmp_reg_write_does() -> None:
+    from tests.monitor_session import make_monitor, run_lines
+
+    s = session(devices=[SELF_DMA_EDU])
+    _self_dma_machine(s.machine)
+    ret(s, "x-dmamon-reg-write", device="edu0", register="dma_cmd", value=3)
+    mon, buf = make_monitor([SELF_DMA_EDU])
+    _self_dma_machine(mon.machine)
+    run_lines(mon, buf, "reg write edu0 dma_cmd 3")
+    assert _warnings(s.machine) == _warnings(mon.machine) == [WARN_60]
+    assert s.machine.device("edu0").regs.peek("irq_status") == 0  # type: ignore[attr-defined]
+
+
+# ============================================================================================
+# query-pci, query-commands
+# ============================================================================================
+
+
+def test_query_commands_lists_every_command_the_server_accepts() -> None:
+    s = session()
+    names = [c["name"] for c in ret(s, "query-commands")]  # type: ignore[attr-defined, index]
+    assert sorted(names) == sorted(COMMANDS)
+    for name in names:
+        out = run(s, name, **{"no-such-argument": 1})
+        assert out[-1]["error"] != {  # type: ignore[comparison-overlap]
+            "class": "CommandNotFound",
+            "desc": f"The command {name} has not been found",
+        }
+
+
+# QEMU 7.2, ``-M q35 -display none -nodefaults -device edu -qmp stdio``, query-pci reply.
+QEMU_QUERY_PCI_EDU = (
+    b'{"return": [{"bus": 0, "devices": [{"irq_pin": 0, "bus": 0, "qdev_id": "", "slot": 0, '
+    b'"class_info": {"class": 1536, "desc": "Host bridge"}, "id": {"device": 10688, '
+    b'"subsystem-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "function": 0, '
+    b'"regions": []}, {"irq_pin": 1, "bus": 0, "qdev_id": "", "irq": 0, "slot": 1, '
+    b'"class_info": {"class": 255}, "id": {"device": 4584, "subsystem-vendor": 6900, '
+    b'"vendor": 4660, "subsystem": 4352}, "function": 0, "regions": [{"prefetch": false, '
+    b'"mem_type_64": false, "bar": 0, "size": 1048576, "address": -1, "type": "memory"}]}'
+)
+
+
+def test_query_pci_has_qemus_layout() -> None:
+    s = session(devices=["edu"])
+    out = s.feed(b'{"execute": "query-pci"}')
+    assert out.startswith(QEMU_QUERY_PCI_EDU), out
+
+
+# ============================================================================================
+# Socket policy (dmamon/servers.py)
+# ============================================================================================
+
+
+def test_a_live_servers_socket_is_never_taken_over(sock_dir: Path) -> None:
+    from dmamon.qtest import serve_unix
+
+    path = sock_dir / "q.sock"
+    with make_server(unix_path=path):
+        inode = os.stat(path).st_ino
+        with pytest.raises(ConfigError, match="another server is listening there$"):
+            make_server(unix_path=path)
+        with pytest.raises(ConfigError, match="another server is listening there$"):
+            serve_unix(Machine(devices=[]), str(path), max_clients=0)
+        assert os.stat(path).st_ino == inode  # the first server still owns its socket

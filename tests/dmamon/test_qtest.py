@@ -1,7 +1,8 @@
 """The qtest protocol (dmamon/qtest.py), reply for reply against QEMU 7.2.
 
 Expected replies come from QEMU 7.2 transcripts (tests/data/qemu-transcripts/ holds the
-ones read at run time): qtest-run1-protocol.txt (run1), qtest-run2-paused-edu-mmio.txt (run2), qtest-run3-running-edu-dma.txt (run3) and
+ones read at run time): qtest-run1-protocol.txt (run1), qtest-run2-paused-edu-mmio.txt
+(run2), qtest-run3-running-edu-dma.txt (run3) and
 qtest-run4-error-cases.txt (run4), or were observed with qemu-system-x86_64 7.2.22 while
 this module was written ("observed"). Where QEMU aborts, dmamon's own ERR line is checked.
 """
@@ -686,7 +687,7 @@ def test_serve_unix_replaces_a_stale_socket(sock_path: str) -> None:
 
 def test_serve_unix_refuses_to_replace_a_regular_file(sock_path: str) -> None:
     Path(sock_path).write_text("keep me")
-    with pytest.raises(ConfigError, match=r"q\.sock exists and is not a socket$"):
+    with pytest.raises(ConfigError, match=r"q\.sock: a file that is not a socket is in the way$"):
         serve_unix(Machine(devices=[]), sock_path, max_clients=0)
     assert Path(sock_path).read_text() == "keep me"
 

@@ -91,8 +91,9 @@ class QmpServer:
             once: return after the first client disconnects.
 
         Returns:
-            Why it returned: ``"quit"`` (a client ran ``quit``), ``"once"`` or
-            ``"shutdown"``.
+            Why it returned: ``"quit"`` (a client ran ``quit``), ``"once"``,
+            ``"shutdown"`` or ``"interrupt"`` (Ctrl-C: a normal way to stop a server, so
+            no traceback and no error status).
         """
         sel = selectors.DefaultSelector()
         try:
@@ -114,6 +115,8 @@ class QmpServer:
                     if once:
                         return "once"
             return "shutdown"
+        except KeyboardInterrupt:
+            return "interrupt"
         finally:
             sel.close()
 
@@ -198,12 +201,15 @@ def serve_qmp(
         ready: called with the bound server before serving (to print its addresses).
 
     Returns:
-        ``"quit"``, ``"once"`` or ``"shutdown"``.
+        ``"quit"``, ``"once"``, ``"shutdown"`` or ``"interrupt"`` (Ctrl-C).
 
     Raises:
         ConfigError: a bad or non-loopback address, or a socket that cannot be created.
     """
     with QmpServer(machine, hmp, unix_path=unix_path, tcp=tcp) as server:
-        if ready is not None:
-            ready(server)
-        return server.serve(once=once)
+        try:
+            if ready is not None:
+                ready(server)
+            return server.serve(once=once)
+        except KeyboardInterrupt:  # Ctrl-C between ready() and the serving loop
+            return "interrupt"

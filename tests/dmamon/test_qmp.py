@@ -1633,3 +1633,21 @@ def test_a_live_servers_socket_is_never_taken_over(sock_dir: Path) -> None:
         with pytest.raises(ConfigError, match="another server is listening there$"):
             serve_unix(Machine(devices=[]), str(path), max_clients=0)
         assert os.stat(path).st_ino == inode  # the first server still owns its socket
+
+
+def test_ctrl_c_stops_dmamon_qmp_cleanly(sock_dir: Path) -> None:
+    import signal
+
+    path = sock_dir / "q.sock"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dmamon", "qmp", "--socket", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    assert first.startswith(b"dmamon: QMP on unix:"), first
+    proc.send_signal(signal.SIGINT)
+    out, rest = proc.communicate(timeout=30)
+    assert (proc.returncode, out, rest) == (0, b"", b"")
+    assert not path.exists()

@@ -1599,22 +1599,64 @@ def test_query_commands_lists_every_command_the_server_accepts() -> None:
         }
 
 
-# QEMU 7.2, ``-M q35 -display none -nodefaults -device edu -qmp stdio``, query-pci reply.
+# QEMU 7.2.22, ``-M q35 -display none -nodefaults -device edu -qmp stdio``: query-pci.
 QEMU_QUERY_PCI_EDU = (
     b'{"return": [{"bus": 0, "devices": [{"irq_pin": 0, "bus": 0, "qdev_id": "", "slot": 0, '
-    b'"class_info": {"class": 1536, "desc": "Host bridge"}, "id": {"device": 10688, '
-    b'"subsystem-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "function": 0, '
-    b'"regions": []}, {"irq_pin": 1, "bus": 0, "qdev_id": "", "irq": 0, "slot": 1, '
-    b'"class_info": {"class": 255}, "id": {"device": 4584, "subsystem-vendor": 6900, '
-    b'"vendor": 4660, "subsystem": 4352}, "function": 0, "regions": [{"prefetch": false, '
-    b'"mem_type_64": false, "bar": 0, "size": 1048576, "address": -1, "type": "memory"}]}'
+    b'"class_info": {"class": 1536, "desc": "Host bridge"}, "id": {"device": 10688, "subsyst'
+    b'em-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "function": 0, "regions": []}, '
+    b'{"irq_pin": 1, "bus": 0, "qdev_id": "", "irq": 0, "slot": 1, "class_info": {"class": 2'
+    b'55}, "id": {"device": 4584, "subsystem-vendor": 6900, "vendor": 4660, "subsystem": 435'
+    b'2}, "function": 0, "regions": [{"prefetch": false, "mem_type_64": false, "bar": 0, "si'
+    b'ze": 1048576, "address": -1, "type": "memory"}]}, {"irq_pin": 0, "bus": 0, "qdev_id": '
+    b'"", "slot": 31, "class_info": {"class": 1537, "desc": "ISA bridge"}, "id": {"device": '
+    b'10520, "subsystem-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "function": 0, "'
+    b'regions": []}, {"irq_pin": 1, "bus": 0, "qdev_id": "", "irq": 0, "slot": 31, "class_in'
+    b'fo": {"class": 262, "desc": "SATA controller"}, "id": {"device": 10530, "subsystem-ven'
+    b'dor": 6900, "vendor": 32902, "subsystem": 4352}, "function": 2, "regions": [{"bar": 4,'
+    b' "size": 32, "address": -1, "type": "io"}, {"prefetch": false, "mem_type_64": false, "'
+    b'bar": 5, "size": 4096, "address": -1, "type": "memory"}]}, {"irq_pin": 1, "bus": 0, "q'
+    b'dev_id": "", "irq": 0, "slot": 31, "class_info": {"class": 3077, "desc": "SMBus"}, "id'
+    b'": {"device": 10544, "subsystem-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "f'
+    b'unction": 3, "regions": [{"bar": 4, "size": 64, "address": -1, "type": "io"}]}]}]}'
+)
+# The same with ``-device pci-bridge,chassis_nr=1,id=br0 -device edu,bus=br0,addr=2``.
+QEMU_QUERY_PCI_BRIDGE = (
+    b'{"return": [{"bus": 0, "devices": [{"irq_pin": 0, "bus": 0, "qdev_id": "", "slot": 0, '
+    b'"class_info": {"class": 1536, "desc": "Host bridge"}, "id": {"device": 10688, "subsyst'
+    b'em-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "function": 0, "regions": []}, '
+    b'{"irq_pin": 1, "bus": 0, "pci_bridge": {"bus": {"prefetchable_range": {"limit": 104857'
+    b'5, "base": 0}, "memory_range": {"limit": 1048575, "base": 0}, "secondary": 0, "io_rang'
+    b'e": {"limit": 4095, "base": 0}, "number": 0, "subordinate": 0}}, "qdev_id": "br0", "ir'
+    b'q": 0, "slot": 1, "class_info": {"class": 1540, "desc": "PCI bridge"}, "id": {"device"'
+    b': 1, "vendor": 6966}, "function": 0, "regions": [{"prefetch": false, "mem_type_64": tr'
+    b'ue, "bar": 0, "size": 256, "address": -1, "type": "memory"}]}, {"irq_pin": 0, "bus": 0'
+    b', "qdev_id": "", "slot": 31, "class_info": {"class": 1537, "desc": "ISA bridge"}, "id"'
+    b': {"device": 10520, "subsystem-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "fu'
+    b'nction": 0, "regions": []}, {"irq_pin": 1, "bus": 0, "qdev_id": "", "irq": 0, "slot": '
+    b'31, "class_info": {"class": 262, "desc": "SATA controller"}, "id": {"device": 10530, "'
+    b'subsystem-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "function": 2, "regions"'
+    b': [{"bar": 4, "size": 32, "address": -1, "type": "io"}, {"prefetch": false, "mem_type_'
+    b'64": false, "bar": 5, "size": 4096, "address": -1, "type": "memory"}]}, {"irq_pin": 1,'
+    b' "bus": 0, "qdev_id": "", "irq": 0, "slot": 31, "class_info": {"class": 3077, "desc": '
+    b'"SMBus"}, "id": {"device": 10544, "subsystem-vendor": 6900, "vendor": 32902, "subsyste'
+    b'm": 4352}, "function": 3, "regions": [{"bar": 4, "size": 64, "address": -1, "type": "i'
+    b'o"}]}]}]}'
 )
 
 
-def test_query_pci_has_qemus_layout() -> None:
+def test_query_pci_is_byte_for_byte_qemus() -> None:
     s = session(devices=["edu"])
+    assert s.feed(b'{"execute": "query-pci"}') == QEMU_QUERY_PCI_EDU + b"\r\n"
+
+
+def test_query_pci_shows_a_bridge_and_its_windows_as_qemu_does() -> None:
+    s = session(devices=["pci-bridge,chassis_nr=1,id=br0", "edu,bus=br0,addr=2"])
     out = s.feed(b'{"execute": "query-pci"}')
-    assert out.startswith(QEMU_QUERY_PCI_EDU), out
+    # dmamon's pci-bridge model has no interrupt pin; QEMU's has INTA (for its SHPC).
+    qemu = QEMU_QUERY_PCI_BRIDGE.replace(
+        b'{"irq_pin": 1, "bus": 0, "pci_bridge"', b'{"irq_pin": 0, "bus": 0, "pci_bridge"'
+    ).replace(b'"qdev_id": "br0", "irq": 0, "slot": 1', b'"qdev_id": "br0", "slot": 1')
+    assert out == qemu + b"\r\n"
 
 
 # ============================================================================================

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -31,7 +32,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dmamon.qmp import (
+    COMMANDS,
     JsonStreamParser,
+    QmpCommand,
     QmpServer,
     QmpSession,
     encode_json,
@@ -39,6 +42,7 @@ from dmamon.qmp import (
     publish_event,
     serve_qmp,
 )
+from dmamon.qmp.commands import CommandFn
 
 NEGOTIATE = b'{"execute": "qmp_capabilities"}'
 GREETING = (
@@ -433,9 +437,12 @@ def test_a_command_bug_is_answered_as_an_internal_error_and_the_session_goes_on(
     def broken(self: QmpSession, a: dict[str, object]) -> object:
         raise RuntimeError("oops")
 
-    monkeypatch.setattr(QmpSession, "_query_version", broken)
+    def swap(fn: CommandFn) -> None:
+        monkeypatch.setitem(COMMANDS, "query-version", QmpCommand("query-version", (), fn))
+
+    swap(broken)
     assert err(s, "query-version") == ("GenericError", "internal error: RuntimeError: oops")
-    monkeypatch.setattr(QmpSession, "_query_version", lambda self, a: object())
+    swap(lambda self, a: object())
     assert err(s, "query-version") == (
         "GenericError",
         "internal error: cannot encode object as QMP JSON",
@@ -1326,14 +1333,23 @@ def test_the_legacy_qemu_monitor_protocol_drives_dmamon(sock_dir: Path) -> None:
 
 # -- qmp-shell -----------------------------------------------------------------------------
 
-QMP_SHELL = shutil.which("qmp-shell")
+# Run qmp-shell's module with this interpreter: the ``qmp-shell`` on PATH may be a shell
+# wrapper (pyenv's shim) that ``python qmp-shell`` cannot run.
+QMP_SHELL = (
+    "qmp-shell"
+    if importlib.util.find_spec("qemu") and importlib.util.find_spec("qemu.qmp")
+    else None
+)
+_QMP_SHELL_MAIN = (
+    "import sys; from qemu.qmp.qmp_shell import main; sys.argv[0] = 'qmp-shell'; sys.exit(main())"
+)
 
 
 def qmp_shell(args: list[str], stdin: str) -> tuple[int, str, str]:
     """Run qmp-shell on piped input; returns (exit status, stdout, stderr), CRLFs kept."""
     assert QMP_SHELL is not None
     p = subprocess.run(
-        [sys.executable, QMP_SHELL, *args],
+        [sys.executable, "-c", _QMP_SHELL_MAIN, *args],
         input=stdin.encode(),
         capture_output=True,
         timeout=60,
@@ -1526,3 +1542,154 @@ def test_random_token_soup_gets_the_same_bytes_as_from_qemu(
 ) -> None:
     data = b"".join(soup)
     assert dmamon_talk(data, False) == qemu_qmp(data, False)
+
+
+# ============================================================================================
+# One implementation of each machine operation (dmamon/ops.py)
+# ============================================================================================
+
+SELF_DMA_EDU = "edu,id=edu0,dma_inline=on,busy_check=off,dma_mask=0xffffffffffffffff"
+WARN_60 = "warning: Blocked re-entrant IO on MemoryRegion: edu-mmio at addr: 0x60"
+
+
+def _self_dma_machine(m: Machine) -> None:
+    """edu0's BAR0 at 0xfe000000, memory and bus master on, an inline DMA of 4 bytes from
+    its buffer to its own ``irq_raise`` set up (started by writing dma_cmd = 3)."""
+    io = m.io_as
+    io.store(0xCF8, 4, 0x80000810)
+    io.store(0xCFC, 4, 0xFE000000)
+    io.store(0xCF8, 4, 0x80000804)
+    io.store(0xCFC, 2, 0x0006)
+    m.memory.store(0xFE000080, 8, 0x40000)
+    m.memory.store(0xFE000088, 8, 0xFE000060)
+    m.memory.store(0xFE000090, 8, 4)
+
+
+def _warnings(m: Machine) -> list[str]:
+    return [r.text for r in m.engine.tracer.ring if r.kind == "warning"]
+
+
+def test_qmp_reg_write_engages_the_re_entrancy_guard_as_hmp_reg_write_does() -> None:
+    from tests.monitor_session import make_monitor, run_lines
+
+    s = session(devices=[SELF_DMA_EDU])
+    _self_dma_machine(s.machine)
+    ret(s, "x-dmamon-reg-write", device="edu0", register="dma_cmd", value=3)
+    mon, buf = make_monitor([SELF_DMA_EDU])
+    _self_dma_machine(mon.machine)
+    run_lines(mon, buf, "reg write edu0 dma_cmd 3")
+    assert _warnings(s.machine) == _warnings(mon.machine) == [WARN_60]
+    assert s.machine.device("edu0").regs.peek("irq_status") == 0  # type: ignore[attr-defined]
+
+
+# ============================================================================================
+# query-pci, query-commands
+# ============================================================================================
+
+
+def test_query_commands_lists_every_command_the_server_accepts() -> None:
+    s = session()
+    names = [c["name"] for c in ret(s, "query-commands")]  # type: ignore[attr-defined, index]
+    assert sorted(names) == sorted(COMMANDS)
+    for name in names:
+        out = run(s, name, **{"no-such-argument": 1})
+        assert out[-1]["error"] != {  # type: ignore[comparison-overlap]
+            "class": "CommandNotFound",
+            "desc": f"The command {name} has not been found",
+        }
+
+
+# QEMU 7.2.22, ``-M q35 -display none -nodefaults -device edu -qmp stdio``: query-pci.
+QEMU_QUERY_PCI_EDU = (
+    b'{"return": [{"bus": 0, "devices": [{"irq_pin": 0, "bus": 0, "qdev_id": "", "slot": 0, '
+    b'"class_info": {"class": 1536, "desc": "Host bridge"}, "id": {"device": 10688, "subsyst'
+    b'em-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "function": 0, "regions": []}, '
+    b'{"irq_pin": 1, "bus": 0, "qdev_id": "", "irq": 0, "slot": 1, "class_info": {"class": 2'
+    b'55}, "id": {"device": 4584, "subsystem-vendor": 6900, "vendor": 4660, "subsystem": 435'
+    b'2}, "function": 0, "regions": [{"prefetch": false, "mem_type_64": false, "bar": 0, "si'
+    b'ze": 1048576, "address": -1, "type": "memory"}]}, {"irq_pin": 0, "bus": 0, "qdev_id": '
+    b'"", "slot": 31, "class_info": {"class": 1537, "desc": "ISA bridge"}, "id": {"device": '
+    b'10520, "subsystem-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "function": 0, "'
+    b'regions": []}, {"irq_pin": 1, "bus": 0, "qdev_id": "", "irq": 0, "slot": 31, "class_in'
+    b'fo": {"class": 262, "desc": "SATA controller"}, "id": {"device": 10530, "subsystem-ven'
+    b'dor": 6900, "vendor": 32902, "subsystem": 4352}, "function": 2, "regions": [{"bar": 4,'
+    b' "size": 32, "address": -1, "type": "io"}, {"prefetch": false, "mem_type_64": false, "'
+    b'bar": 5, "size": 4096, "address": -1, "type": "memory"}]}, {"irq_pin": 1, "bus": 0, "q'
+    b'dev_id": "", "irq": 0, "slot": 31, "class_info": {"class": 3077, "desc": "SMBus"}, "id'
+    b'": {"device": 10544, "subsystem-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "f'
+    b'unction": 3, "regions": [{"bar": 4, "size": 64, "address": -1, "type": "io"}]}]}]}'
+)
+# The same with ``-device pci-bridge,chassis_nr=1,id=br0 -device edu,bus=br0,addr=2``.
+QEMU_QUERY_PCI_BRIDGE = (
+    b'{"return": [{"bus": 0, "devices": [{"irq_pin": 0, "bus": 0, "qdev_id": "", "slot": 0, '
+    b'"class_info": {"class": 1536, "desc": "Host bridge"}, "id": {"device": 10688, "subsyst'
+    b'em-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "function": 0, "regions": []}, '
+    b'{"irq_pin": 1, "bus": 0, "pci_bridge": {"bus": {"prefetchable_range": {"limit": 104857'
+    b'5, "base": 0}, "memory_range": {"limit": 1048575, "base": 0}, "secondary": 0, "io_rang'
+    b'e": {"limit": 4095, "base": 0}, "number": 0, "subordinate": 0}}, "qdev_id": "br0", "ir'
+    b'q": 0, "slot": 1, "class_info": {"class": 1540, "desc": "PCI bridge"}, "id": {"device"'
+    b': 1, "vendor": 6966}, "function": 0, "regions": [{"prefetch": false, "mem_type_64": tr'
+    b'ue, "bar": 0, "size": 256, "address": -1, "type": "memory"}]}, {"irq_pin": 0, "bus": 0'
+    b', "qdev_id": "", "slot": 31, "class_info": {"class": 1537, "desc": "ISA bridge"}, "id"'
+    b': {"device": 10520, "subsystem-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "fu'
+    b'nction": 0, "regions": []}, {"irq_pin": 1, "bus": 0, "qdev_id": "", "irq": 0, "slot": '
+    b'31, "class_info": {"class": 262, "desc": "SATA controller"}, "id": {"device": 10530, "'
+    b'subsystem-vendor": 6900, "vendor": 32902, "subsystem": 4352}, "function": 2, "regions"'
+    b': [{"bar": 4, "size": 32, "address": -1, "type": "io"}, {"prefetch": false, "mem_type_'
+    b'64": false, "bar": 5, "size": 4096, "address": -1, "type": "memory"}]}, {"irq_pin": 1,'
+    b' "bus": 0, "qdev_id": "", "irq": 0, "slot": 31, "class_info": {"class": 3077, "desc": '
+    b'"SMBus"}, "id": {"device": 10544, "subsystem-vendor": 6900, "vendor": 32902, "subsyste'
+    b'm": 4352}, "function": 3, "regions": [{"bar": 4, "size": 64, "address": -1, "type": "i'
+    b'o"}]}]}]}'
+)
+
+
+def test_query_pci_is_byte_for_byte_qemus() -> None:
+    s = session(devices=["edu"])
+    assert s.feed(b'{"execute": "query-pci"}') == QEMU_QUERY_PCI_EDU + b"\r\n"
+
+
+def test_query_pci_shows_a_bridge_and_its_windows_as_qemu_does() -> None:
+    s = session(devices=["pci-bridge,chassis_nr=1,id=br0", "edu,bus=br0,addr=2"])
+    out = s.feed(b'{"execute": "query-pci"}')
+    # dmamon's pci-bridge model has no interrupt pin; QEMU's has INTA (for its SHPC).
+    qemu = QEMU_QUERY_PCI_BRIDGE.replace(
+        b'{"irq_pin": 1, "bus": 0, "pci_bridge"', b'{"irq_pin": 0, "bus": 0, "pci_bridge"'
+    ).replace(b'"qdev_id": "br0", "irq": 0, "slot": 1', b'"qdev_id": "br0", "slot": 1')
+    assert out == qemu + b"\r\n"
+
+
+# ============================================================================================
+# Socket policy (dmamon/servers.py)
+# ============================================================================================
+
+
+def test_a_live_servers_socket_is_never_taken_over(sock_dir: Path) -> None:
+    from dmamon.qtest import serve_unix
+
+    path = sock_dir / "q.sock"
+    with make_server(unix_path=path):
+        inode = os.stat(path).st_ino
+        with pytest.raises(ConfigError, match="another server is listening there$"):
+            make_server(unix_path=path)
+        with pytest.raises(ConfigError, match="another server is listening there$"):
+            serve_unix(Machine(devices=[]), str(path), max_clients=0)
+        assert os.stat(path).st_ino == inode  # the first server still owns its socket
+
+
+def test_ctrl_c_stops_dmamon_qmp_cleanly(sock_dir: Path) -> None:
+    import signal
+
+    path = sock_dir / "q.sock"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dmamon", "qmp", "--socket", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    assert first.startswith(b"dmamon: QMP on unix:"), first
+    proc.send_signal(signal.SIGINT)
+    out, rest = proc.communicate(timeout=30)
+    assert (proc.returncode, out, rest) == (0, b"", b"")
+    assert not path.exists()

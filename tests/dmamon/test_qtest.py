@@ -1,7 +1,8 @@
 """The qtest protocol (dmamon/qtest.py), reply for reply against QEMU 7.2.
 
-Expected replies come from shared/reference/qemu-transcripts/qtest-run1-protocol.txt
-(run1), qtest-run2-paused-edu-mmio.txt (run2), qtest-run3-running-edu-dma.txt (run3) and
+Expected replies come from QEMU 7.2 transcripts (tests/data/qemu-transcripts/ holds the
+ones read at run time): qtest-run1-protocol.txt (run1), qtest-run2-paused-edu-mmio.txt
+(run2), qtest-run3-running-edu-dma.txt (run3) and
 qtest-run4-error-cases.txt (run4), or were observed with qemu-system-x86_64 7.2.22 while
 this module was written ("observed"). Where QEMU aborts, dmamon's own ERR line is checked.
 """
@@ -42,7 +43,8 @@ from dmamon.qtest import (
     translate_libqtest,
 )
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
+# Recorded QEMU output and qtest scripts the tests replay, kept inside the repository.
+DATA = Path(__file__).resolve().parents[1] / "data"
 EDU = 0xFE000000
 EDU_SETUP = (
     "outl 0xcf8 0x80000810",
@@ -133,7 +135,7 @@ def test_edu_mmio_follows_qemus_run2_transcript() -> None:
     # run2's IRQ lines are not reproducible: with status.irq_fact set the factorial has
     # already raised INTx before the intercept, and QEMU 7.2 then prints nothing
     # (observed twice); tests/conformance checks that part against a live QEMU.
-    text = (REFERENCE / "qemu-transcripts" / "qtest-run2-paused-edu-mmio.txt").read_text()
+    text = (DATA / "qemu-transcripts" / "qtest-run2-paused-edu-mmio.txt").read_text()
     pairs: list[tuple[str, list[str]]] = []
     for line in text.splitlines():
         if line.startswith("> "):
@@ -543,11 +545,12 @@ def test_a_script_is_recognised_as_qtest_by_its_first_request() -> None:
     assert not is_qtest_script("info pci\nxp /x 0\n")
 
 
-REPRODUCERS = sorted((REFERENCE / "reproducers").glob("*.txt"))
+REPRODUCERS = sorted((DATA / "qtest-scripts").glob("*.txt"))
+assert REPRODUCERS, "tests/data/qtest-scripts is empty"
 
 
 @pytest.mark.parametrize("path", REPRODUCERS, ids=[p.name for p in REPRODUCERS])
-def test_the_published_reproducers_replay_without_a_parse_error(path: Path) -> None:
+def test_the_example_qtest_scripts_replay_without_a_parse_error(path: Path) -> None:
     results = run_qtest_file(Machine(ram_size=512 << 20), path)
     assert results
     assert [r for r in results if not r[2][-1].startswith("OK")] == []
@@ -684,7 +687,7 @@ def test_serve_unix_replaces_a_stale_socket(sock_path: str) -> None:
 
 def test_serve_unix_refuses_to_replace_a_regular_file(sock_path: str) -> None:
     Path(sock_path).write_text("keep me")
-    with pytest.raises(ConfigError, match=r"q\.sock exists and is not a socket$"):
+    with pytest.raises(ConfigError, match=r"q\.sock: a file that is not a socket is in the way$"):
         serve_unix(Machine(devices=[]), sock_path, max_clients=0)
     assert Path(sock_path).read_text() == "keep me"
 

@@ -10,9 +10,11 @@ keyword argument per parameter::
                    flag("--peek"), option("--levels", "expr", metavar="N")))
     def demo(mon, *, dev: str, iova: int, perm: str, peek: bool, levels: int | None): ...
 
-Positionals are read left to right from the raw text: an ``expr`` with HMP's own scanner
-(so ``edu0 + 4`` is one expression, as in QEMU), words up to the next space (quotes
-group), ``fmt`` a leading ``/fmt`` as HMP's ``/`` type, ``rest`` everything left.
+Positionals are read left to right from the raw text: words up to the next space (quotes
+group); an ``expr`` is one word evaluated by HMP's expression parser (:mod:`dmamon.hmpexpr`),
+an ``hmpexpr`` is scanned greedily as QEMU's ``l``/``i`` types do (``edu0 + 4`` is one
+expression; use it for HMP commands without ``--`` options after it); ``fmt`` is a leading
+``/fmt`` (HMP's ``/`` type, :func:`dmamon.dumpfmt.split_format`); ``rest`` everything left.
 ``--flag`` and ``--option VALUE`` (or ``--option=VALUE``) may stand anywhere. ``--json``
 is taken off every line by :meth:`Monitor.execute` before parsing.
 
@@ -56,7 +58,12 @@ _OPTION = re.compile(r"--[A-Za-z]")
 
 
 class ArgError(ValueError):
-    """A bad argument; the core prefixes the command name (``iommu map: ...``)."""
+    """A bad argument; the core prefixes the command name (``iommu map: ...``) unless
+    ``bare`` (``usage: ...``, ``bad quoting: ...``)."""
+
+    def __init__(self, message: str, *, bare: bool = False) -> None:
+        super().__init__(message)
+        self.bare = bare
 
 
 # A scanner reads one value of its kind at ``pos``: (value, index after it and its spaces).
@@ -176,7 +183,7 @@ def scan_word(text: str, pos: int) -> tuple[str, int]:
     if pos < len(text) and text[pos] in "'\"":
         end = text.find(text[pos], pos + 1)
         if end < 0:
-            raise ArgError("bad quoting: No closing quotation")
+            raise ArgError("bad quoting: No closing quotation", bare=True)
         return text[pos + 1 : end], _skip(text, end + 1)
     end = pos
     while end < len(text) and text[end] not in _SPACE:
@@ -184,11 +191,16 @@ def scan_word(text: str, pos: int) -> tuple[str, int]:
     return text[pos:end], _skip(text, end)
 
 
-def _expr(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
+def _hmpexpr(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
     value, end = scan_expression(text, pos, mon.resolve)  # HmpError: QEMU's message
     if end < len(text) and text[end - 1] not in _SPACE:
-        raise ArgError("extraneous characters at the end of line")
+        raise ArgError("extraneous characters at the end of line", bare=True)
     return value, end
+
+
+def _expr(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
+    word, end = scan_word(text, pos)
+    return _hmpexpr(mon, param, word, 0)[0], end
 
 
 def _size(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
@@ -232,6 +244,7 @@ KINDS: dict[str, ArgKind] = {
     for k in (
         ArgKind("word", _word),
         ArgKind("expr", _expr, "symbol"),
+        ArgKind("hmpexpr", _hmpexpr, "symbol"),
         ArgKind("size", _size),
         ArgKind("device", _device, "device"),
         ArgKind("register", _word, "register"),
@@ -305,12 +318,12 @@ def parse_args(mon: Monitor, name: str, params: Sequence[Param], text: str) -> d
         if index >= len(positionals):
             if not params:
                 raise ArgError("extraneous characters at the end of line")
-            raise ArgError(f"usage: {usage}")
+            raise ArgError(f"usage: {usage}", bare=True)
         param = positionals[index]
         values[param.keyword], pos = KINDS[param.kind].scan(mon, param, text, pos)
         index += 1
     if any(not p.optional for p in positionals[index:]):
-        raise ArgError(f"usage: {usage}")
+        raise ArgError(f"usage: {usage}", bare=True)
     return values
 
 

@@ -128,7 +128,7 @@ def _declared(label: str, spec_args: tuple[Param, ...], handler: Handler) -> Han
             try:
                 word, end = scan_word(text, len(text) - len(text.lstrip()))
             except ArgError as e:
-                raise MonitorError(f"{label}: {e}") from None
+                raise MonitorError(str(e) if e.bare else f"{label}: {e}") from None
             sub = subs.get(word)
             if sub is None:
                 names = ", ".join(subs)
@@ -138,8 +138,7 @@ def _declared(label: str, spec_args: tuple[Param, ...], handler: Handler) -> Han
         try:
             kwargs = parse_args(mon, label, spec_args, text)
         except ArgError as e:
-            msg = str(e)
-            raise MonitorError(msg if msg.startswith("usage: ") else f"{label}: {msg}") from None
+            raise MonitorError(str(e) if e.bare else f"{label}: {e}") from None
         handler(mon, **kwargs)
 
     return run

@@ -330,7 +330,7 @@ def parse_args(mon: Monitor, name: str, params: Sequence[Param], text: str) -> d
 def completion_kind(params: Sequence[Param], words: Sequence[str]) -> str:
     """What the shell completes after the finished ``words`` of a declared command: the
     value kind of an option just typed, else the next positional's kind ("" for nothing).
-    An argument starting with ``--`` completes to the option names (kind ``option:...``)."""
+    With every positional given, the option names (``subcommand:--a,--b``: a word list)."""
     if words and words[-1].startswith("--"):
         last = next((p for p in params if p.name == words[-1]), None)
         if last is not None and last.kind != "flag":
@@ -350,4 +350,4 @@ def completion_kind(params: Sequence[Param], words: Sequence[str]) -> str:
     if taken < len(positionals):
         return positionals[taken].completes
     names = [p.name for p in params if p.is_option]
-    return "option:" + ",".join(names) if names else ""
+    return "subcommand:" + ",".join(names) if names else ""

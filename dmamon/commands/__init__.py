@@ -2,7 +2,7 @@
 the front-end plug-ins' (:mod:`dmamon.plugins`) with them."""
 
 from dmamon import plugins
-from dmamon.commands import info, machine, memory, raw, script, trace  # noqa: F401
+from dmamon.commands import device_info, info, machine, memory, raw, script, trace  # noqa: F401
 
 _CORE = (
     "Help",

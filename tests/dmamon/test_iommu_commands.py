@@ -978,3 +978,40 @@ def test_random_iommu_lines_never_show_an_internal_error(lines: list[str]) -> No
         mon.execute(line)
     out = buf.getvalue()
     assert "internal error" not in out and "Traceback" not in out, out
+
+
+# -- issue 9: nothing silent, plurals that agree ---------------------------------------------
+
+
+def test_map_says_when_it_rounds_the_length_up_to_whole_pages() -> None:
+    mon, buf = make()
+    run(mon, buf, "iommu setup")
+    out = run(mon, buf, "iommu map edu0 0x1000000 0x100000 0x1800")
+    assert out.splitlines()[1] == "  length 0x1800 rounded up to 0x2000 (whole 4 KiB pages)"
+
+
+def test_unmap_says_when_it_rounds_the_length_up() -> None:
+    mon, buf = mapped()
+    out = run(mon, buf, "iommu unmap edu0 0x1000000 0x10")
+    assert "  length 0x10 rounded up to 0x1000 (whole 4 KiB pages)" in out.splitlines()
+
+
+def test_map_refuses_a_gpa_range_where_nothing_answers() -> None:
+    mon, buf = make()
+    run(mon, buf, "iommu setup")
+    assert run(mon, buf, "iommu map edu0 0x1000000 0x7fff000 0x2000") == (
+        "iommu map: nothing answers at GPA 0x8000000 (RAM is 0x8000000 bytes; map RAM or a "
+        "device's MMIO)\n"
+    )
+
+
+def test_map_accepts_a_device_bar_as_its_target() -> None:
+    mon, buf = make()
+    bus_master(mon, buf)
+    run(mon, buf, "iommu setup")
+    assert run(mon, buf, "iommu map edu0 0x1000000 0xfe000000 0x1000").startswith("iommu map: edu0")
+
+
+def test_counts_agree_with_their_nouns() -> None:
+    mon, buf = mapped()
+    assert "1 domain, IOTLB 0 entries" in run(mon, buf, "iommu")

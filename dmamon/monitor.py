@@ -36,11 +36,11 @@ from dmamon.memory import ConfigError, TraceRecord
 __all__ = [
     "COMMANDS",
     "INFO",
+    "SUBCOMMANDS",
     "CommandSpec",
     "Failure",
     "Monitor",
     "MonitorError",
-    "SUBCOMMANDS",
     "command",
     "info_command",
     "info_help_lines",

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from dmamon.monitor import Monitor
 
 __all__ = [
+    "COMPLETERS",
     "KINDS",
     "ArgError",
     "ArgKind",
@@ -46,6 +47,7 @@ __all__ = [
     "flag",
     "option",
     "parse_args",
+    "register_completer",
     "register_kind",
     "scan_word",
     "usage_text",
@@ -167,6 +169,19 @@ def register_kind(name: str, scan: Scanner, complete: str = "") -> None:
     if name in KINDS:
         raise ValueError(f"argument kind {name!r} registered twice")
     KINDS[name] = ArgKind(name, scan, complete)
+
+
+Completer = Callable[["Monitor", Sequence[str]], list[str]]
+COMPLETERS: dict[str, Completer] = {}
+"""Completion kinds a plug-in adds: kind -> candidates given the monitor and the words typed
+so far. The shell consults it for a kind it does not know itself."""
+
+
+def register_completer(kind: str, candidates: Completer) -> None:
+    """Add a completion kind (a plug-in's own names: queues, namespaces, rings...)."""
+    if kind in COMPLETERS:
+        raise ValueError(f"completion kind {kind!r} registered twice")
+    COMPLETERS[kind] = candidates
 
 
 # -- scanners --------------------------------------------------------------------------------

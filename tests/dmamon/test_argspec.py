@@ -177,3 +177,16 @@ def test_completion_kind_of_an_option_expecting_a_value_is_its_kind() -> None:
 
 def test_declared_info_subcommands_run_through_info() -> None:
     assert INFO["iommu"].args == ()
+
+
+def test_a_plugin_completer_is_registered_once() -> None:
+    from dmamon.argspec import COMPLETERS, register_completer
+
+    register_completer("x-queue", lambda mon, words: ["q0", "q1"])
+    try:
+        with pytest.raises(ValueError, match="registered twice"):
+            register_completer("x-queue", lambda mon, words: [])
+        mon, _ = make()
+        assert COMPLETERS["x-queue"](mon, []) == ["q0", "q1"]
+    finally:
+        COMPLETERS.pop("x-queue")

@@ -5,9 +5,13 @@ run`` (batch scripts), golden transcripts and QMP's ``human-monitor-command``. T
 imports no UI library, so batch mode starts fast and the same line gives the same output
 everywhere.
 
-A command is a function ``(mon, args) -> None`` registered with :func:`command`. It
-writes with :meth:`Monitor.out`, reports a user error by raising :class:`MonitorError`
-(one line, no traceback), and may set :attr:`Monitor.value` (what ``expect`` compares) and
+A command is registered with :func:`command`. With ``args=`` (a tuple of
+:class:`~dmamon.argspec.Param`) the core parses the line and calls the handler with one
+keyword argument per parameter (``handler(mon, **kwargs)``); without, the handler gets the
+raw argument string (``handler(mon, args)``). Either way :attr:`CommandSpec.func` takes the
+raw string, so every caller (``info``, ``expect``, QMP) runs both alike. A handler writes
+with :meth:`Monitor.out`, reports a user error by raising :class:`MonitorError` (one line,
+no traceback), and may set :attr:`Monitor.value` (what ``expect`` compares) and
 :attr:`Monitor.data` (what ``--json`` prints).
 """
 
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from dmamon.argspec import ArgError, Param, completion_kind, parse_args, scan_word, usage_text
 from dmamon.devices import Machine
 from dmamon.dumpfmt import FormatState
 from dmamon.hmpexpr import HmpError, scan_expression
@@ -31,6 +36,7 @@ from dmamon.memory import ConfigError, TraceRecord
 __all__ = [
     "COMMANDS",
     "INFO",
+    "SUBCOMMANDS",
     "CommandSpec",
     "Failure",
     "Monitor",
@@ -38,6 +44,9 @@ __all__ = [
     "command",
     "info_command",
     "info_help_lines",
+    "os_reason",
+    "split_words",
+    "subcommand",
 ]
 
 
@@ -59,6 +68,8 @@ class CommandSpec:
         details: longer help text shown by ``help NAME``.
         complete: what its arguments complete to (``device``, ``register``, ``event``, ``fix``,
             ``file``, ``info``, ``command``).
+        args: the declared parameters (None: an old-style handler parsing its own string).
+        handler: the typed handler of a declared command (``func`` parses, then calls it).
     """
 
     name: str
@@ -69,6 +80,29 @@ class CommandSpec:
     aliases: tuple[str, ...] = ()
     details: str = ""
     complete: tuple[str, ...] = ()
+    args: tuple[Param, ...] | None = None
+    handler: Callable[..., None] | None = None
+
+    @property
+    def usage(self) -> str:
+        """The usage line of a declared command (``iommu map DEV IOVA ...``)."""
+        return usage_text(self.name, self.args or ())
+
+    def completion_kind(self, words: list[str]) -> str:
+        """What to complete after the finished argument ``words`` (declared commands and
+        their subcommands; else the positional ``complete`` tuple). ``subcommand:a,b`` is a
+        literal word list (option names when only options are left)."""
+        subs = SUBCOMMANDS.get(self.name)
+        if subs:
+            if not words:
+                return "subcommand:" + ",".join(subs)
+            sub = subs.get(words[0])
+            return completion_kind(sub.args or (), words[1:]) if sub else ""
+        if self.args is not None:
+            return completion_kind(self.args, words)
+        if not self.complete:
+            return ""
+        return self.complete[min(len(words), len(self.complete) - 1)]
 
     @property
     def help_line(self) -> str:
@@ -79,22 +113,88 @@ class CommandSpec:
 
 COMMANDS: dict[str, CommandSpec] = {}
 INFO: dict[str, CommandSpec] = {}
+SUBCOMMANDS: dict[str, dict[str, CommandSpec]] = {}
+"""``SUBCOMMANDS[parent][word]``: the declared subcommands of a command (``iommu map``)."""
+
+Handler = Callable[..., None]
+
+
+def _declared(label: str, spec_args: tuple[Param, ...], handler: Handler) -> Handler:
+    """The raw-string entry point of a declared command: parse, then call ``handler``."""
+
+    def run(mon: Monitor, text: str) -> None:
+        subs = SUBCOMMANDS.get(label)
+        if subs and text.strip():
+            try:
+                word, end = scan_word(text, len(text) - len(text.lstrip()))
+            except ArgError as e:
+                raise MonitorError(str(e) if e.bare else f"{label}: {e}") from None
+            sub = subs.get(word)
+            if sub is None:
+                names = ", ".join(subs)
+                raise MonitorError(f"{label}: unknown subcommand '{word}' (one of: {names})")
+            sub.func(mon, text[end:])
+            return
+        try:
+            kwargs = parse_args(mon, label, spec_args, text)
+        except ArgError as e:
+            raise MonitorError(str(e) if e.bare else f"{label}: {e}") from None
+        handler(mon, **kwargs)
+
+    return run
+
+
+def _spec(
+    name: str,
+    params: str | None,
+    summary: str,
+    handler: Handler,
+    area: str,
+    label: str,
+    args: tuple[Param, ...] | None,
+    aliases: tuple[str, ...] = (),
+    details: str = "",
+    complete: tuple[str, ...] = (),
+) -> CommandSpec:
+    """A command's table entry; a declared one gets the parsing entry point as ``func``."""
+    if args is None:
+        return CommandSpec(name, params or "", summary, handler, area, aliases, details, complete)
+    if params is None:
+        params = usage_text("", args).strip()
+    complete = complete or tuple(p.completes for p in args if not p.is_option)
+    func = _declared(label, args, handler)
+    return CommandSpec(name, params, summary, func, area, aliases, details, complete, args, handler)
 
 
 def command(
     name: str,
-    params: str,
+    params: str | None,
     summary: str,
     area: str,
     *,
     aliases: tuple[str, ...] = (),
     details: str = "",
     complete: tuple[str, ...] = (),
-) -> Callable[[Callable[[Monitor, str], None]], Callable[[Monitor, str], None]]:
-    """Register a monitor command (decorator)."""
+    args: tuple[Param, ...] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register a monitor command (decorator).
 
-    def deco(func: Callable[[Monitor, str], None]) -> Callable[[Monitor, str], None]:
-        spec = CommandSpec(name, params, summary, func, area, aliases, details, complete)
+    Args:
+        name: the command name.
+        params: the parameter summary in ``help`` (None with ``args``: the usage words).
+        summary: one line of help.
+        area: the group (``help`` and the shell's command sets).
+        aliases: other names.
+        details: ``help NAME`` text.
+        complete: completion kind per position (default with ``args``: from the kinds).
+        args: declared parameters; the handler is then ``handler(mon, **kwargs)``.
+    """
+
+    def deco(func: Handler) -> Handler:
+        spec = _spec(
+            name, params, summary, func, area, name, args,
+            aliases=aliases, details=details, complete=complete,
+        )  # fmt: skip
         for n in (name, *aliases):
             if n in COMMANDS:
                 raise ValueError(f"monitor command {n!r} registered twice")
@@ -104,15 +204,42 @@ def command(
     return deco
 
 
-def info_command(
-    name: str, params: str, summary: str, *, details: str = "", complete: tuple[str, ...] = ()
-) -> Callable[[Callable[[Monitor, str], None]], Callable[[Monitor, str], None]]:
-    """Register an ``info NAME`` subcommand (decorator)."""
+def subcommand(
+    parent: str, name: str, *, args: tuple[Param, ...] = ()
+) -> Callable[[Handler], Handler]:
+    """Register ``PARENT NAME ...`` (decorator); the parent must be declared with ``args``.
+    Its handler runs when the first word is ``name``; the parent's own handler when the line
+    is empty. Order of registration is the order completion and errors list them in."""
 
-    def deco(func: Callable[[Monitor, str], None]) -> Callable[[Monitor, str], None]:
+    def deco(func: Handler) -> Handler:
+        subs = SUBCOMMANDS.setdefault(parent, {})
+        if name in subs:
+            raise ValueError(f"subcommand {parent} {name!r} registered twice")
+        label = f"{parent} {name}"
+        subs[name] = _spec(name, None, "", func, "", label, args)
+        return func
+
+    return deco
+
+
+def info_command(
+    name: str,
+    params: str | None,
+    summary: str,
+    *,
+    details: str = "",
+    complete: tuple[str, ...] = (),
+    args: tuple[Param, ...] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register an ``info NAME`` subcommand (decorator; ``args`` as for :func:`command`)."""
+
+    def deco(func: Handler) -> Handler:
         if name in INFO:
             raise ValueError(f"info subcommand {name!r} registered twice")
-        INFO[name] = CommandSpec(name, params, summary, func, "Info", (), details, complete)
+        INFO[name] = _spec(
+            name, params, summary, func, "Info", f"info {name}", args,
+            details=details, complete=complete,
+        )  # fmt: skip
         return func
 
     return deco

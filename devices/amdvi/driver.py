@@ -14,7 +14,6 @@ command buffer) comes back as a value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dmamon.devices.amdvi.device import AmdIommu, find_iommu
@@ -45,13 +44,21 @@ from dmamon.devices.amdvi.registers import (
     CTRL_EVENT_LOG_EN,
     CTRL_IOMMU_EN,
 )
+from dmamon.devices.amdvi.results import DriverError, InvalidationResult, MapResult
 from dmamon.devices.pci import PciDevice
 from dmamon.memory import IOMMUPerm, MemTxResult, format_bdf
 
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
 
-__all__ = ["AmdIommuDriver", "DriverError", "InvalidationResult", "MapResult"]
+__all__ = [
+    "AmdIommuDriver",
+    "DriverError",
+    "InvalidationResult",
+    "MapResult",
+    "acknowledge_events",
+    "set_translation",
+]
 
 PAGE = 4096
 RESERVED_DEFAULT = 2 << 20
@@ -59,62 +66,10 @@ LOG_ENTRIES = 256  # command buffer and event log: 256 entries (length field 8)
 LEN_FIELD = 8
 DEVTAB_PAGES = 2  # 256 DTEs: bus 0, where every function (or its bridge) sits
 REG_DEVTAB, REG_CMDBUF, REG_EVTLOG, REG_CONTROL = 0x00, 0x08, 0x10, 0x18
-REG_CMD_HEAD, REG_CMD_TAIL, REG_EVT_HEAD, REG_EVT_TAIL, REG_STATUS = (
-    0x2000,
-    0x2008,
-    0x2010,
-    0x2018,
-    0x2020,
-)
+REG_CMD_HEAD, REG_CMD_TAIL, REG_EVT_HEAD, REG_EVT_TAIL = 0x2000, 0x2008, 0x2010, 0x2018
+REG_STATUS = 0x2020
+STATUS_EVENT_BITS = 0x3  # EventOverflow | EventLogInt (W1C), as Linux's event handler clears
 _OK = MemTxResult.OK
-
-
-class DriverError(ValueError):
-    """What was asked of the driver cannot be done (bad arguments, nothing set up)."""
-
-
-@dataclass(frozen=True, slots=True)
-class InvalidationResult:
-    """Commands queued in the command buffer, and whether the IOMMU has finished them.
-
-    Attributes:
-        commands: the commands written, COMPLETION_WAIT last when one was asked for.
-        completed: the COMPLETION_WAIT's store has landed (always False without a wait).
-        semaphore: where the wait stores.
-        value: the value it stores.
-        note: why it is not complete, when it is not.
-        queued: False when the command buffer had no room and nothing was written.
-    """
-
-    commands: tuple[DecodedCommand, ...]
-    completed: bool
-    semaphore: int
-    value: int
-    note: str = ""
-    queued: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class MapResult:
-    """What :meth:`AmdIommuDriver.map` or ``unmap`` wrote.
-
-    Attributes:
-        devid: the requester ID the IOMMU sees.
-        domain: the DomainID of the device's page table.
-        iova: first IOVA.
-        length: bytes covered.
-        ptes: guest-physical addresses of the leaf entries written.
-        tables: page-table pages allocated for it.
-        invalidation: the invalidation issued, or None (``invalidate=False``).
-    """
-
-    devid: int
-    domain: int
-    iova: int
-    length: int
-    ptes: tuple[int, ...]
-    tables: int
-    invalidation: InvalidationResult | None
 
 
 def _parse_perm(perm: IOMMUPerm | str) -> IOMMUPerm:
@@ -257,8 +212,7 @@ class AmdIommuDriver:
             DriverError: not set up.
         """
         self._require_setup()
-        control = self._rreg(REG_CONTROL)
-        self._wreg(REG_CONTROL, control | CTRL_IOMMU_EN if on else control & ~CTRL_IOMMU_EN)
+        set_translation(self.machine, on)
 
     # -- table memory ----------------------------------------------------------------------
 
@@ -591,3 +545,22 @@ class AmdIommuDriver:
             "page_tables": self.tables_start,
             "page_tables_used": self.tables_used,
         }
+
+
+def set_translation(machine: Machine, on: bool) -> int:
+    """Set or clear Control.IommuEn with a guest read-modify-write of the register, whoever
+    programmed the rest (``iommu on|off``). Returns the value written."""
+    control = machine.memory.load(AMDVI_BASE_ADDR + REG_CONTROL, 8)[1]
+    control = control | CTRL_IOMMU_EN if on else control & ~CTRL_IOMMU_EN
+    machine.memory.store(AMDVI_BASE_ADDR + REG_CONTROL, 8, control)
+    return control
+
+
+def acknowledge_events(machine: Machine) -> int:
+    """What Linux's event handler does after reading the log: head = tail, then clear the
+    W1C event bits in Status (``iommu faults --clear``). Returns the new head."""
+    mem = machine.memory
+    tail = mem.load(AMDVI_BASE_ADDR + REG_EVT_TAIL, 8)[1]
+    mem.store(AMDVI_BASE_ADDR + REG_EVT_HEAD, 8, tail)
+    mem.store(AMDVI_BASE_ADDR + REG_STATUS, 8, STATUS_EVENT_BITS)
+    return tail

@@ -1,4 +1,4 @@
-"""The IOMMU commands (dmamon/commands/iommu.py) and their renderers (dmamon/iommu_views.py),
+"""The IOMMU commands (dmamon/plugins/amdvi/) and their renderers (views.py, lists.py),
 through Monitor.execute: output, values, --json, and every one-line error."""
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from hypothesis import strategies as st
 from monitor_session import make_monitor, run_lines
 
 from dmamon.commands import AREAS  # noqa: F401  (registers the commands)
-from dmamon.iommu_views import (
+from dmamon.monitor import COMMANDS, Monitor
+from dmamon.plugins.amdvi.lists import command_lines
+from dmamon.plugins.amdvi.views import (
     Node,
-    command_lines,
     perm_short,
     perm_word,
     render_tree,
     size_words,
 )
-from dmamon.monitor import COMMANDS, Monitor
 
 DEVICES = ["amd-iommu", "edu,id=edu0"]
 PTE = 0x7E08000  # the first leaf table the driver allocates (4 levels from 0x7e05000)
@@ -230,7 +230,7 @@ def test_a_quoting_error_is_one_line() -> None:
 def test_bare_iommu_reports_translation_off_on_a_fresh_machine() -> None:
     mon, buf = make()
     assert run(mon, buf, "iommu") == (
-        "amd_iommu0 (00:01.0): translation off, not set up by iommu setup, 0 domain(s), "
+        "amd_iommu0 (00:01.0): translation off, not set up by iommu setup, 0 domains, "
         "IOTLB 0 entries\n"
     )
     assert mon.value == "off"
@@ -246,7 +246,7 @@ def test_setup_programs_the_reserved_range_and_turns_translation_on() -> None:
         "    command buffer  0x7e02000  256 entries, head 0x0 tail 0x0\n"
         "    event log       0x7e03000  256 entries, head 0x0 tail 0x0\n"
         "    semaphore       0x7e04000  (COMPLETION_WAIT stores here)\n"
-        "    page tables     0x7e05000  0 page(s) used\n"
+        "    page tables     0x7e05000  0 pages used\n"
     )
     assert mon.value == 0x7E00000
 
@@ -279,7 +279,7 @@ def test_iommu_off_clears_iommu_en_and_keeps_the_setup() -> None:
     assert run(mon, buf, "iommu off", "iommu") == (
         "iommu: translation off (Control 0x1004); PCI DMA passes untranslated\n"
         "amd_iommu0 (00:01.0): translation off, set up in 0x7e00000+0x200000 (iommu setup), "
-        "0 domain(s), IOTLB 0 entries\n"
+        "0 domains, IOTLB 0 entries\n"
     )
 
 
@@ -330,7 +330,7 @@ def test_map_writes_the_leaf_and_completes_its_invalidation() -> None:
         "0x100000-0x100fff read/write, 4 KiB pages\n"
         "  DTE of 00:02.0 now points to domain 1's 4-level table at 0x7e05000\n"
         "  leaf PTE at 0x7e08000 = 0x6000000000100001 (IOVA 0x1000000)\n"
-        "  3 page-table page(s) allocated\n"
+        "  3 page-table pages allocated\n"
         "  cmd#1 INVALIDATE_DEVTAB_ENTRY devid=0x10: devid 00:02.0: nothing flushed (QEMU keeps "
         "no DTE cache)\n"
         "  cmd#2 COMPLETION_WAIT store=0x7e04000 data=1 S=1 I=0: stored 0x1 at 0x7e04000\n"
@@ -403,7 +403,7 @@ def test_a_function_behind_a_bridge_maps_with_the_bridges_requester_id() -> None
 def test_unmap_clears_the_leaf_and_invalidates() -> None:
     mon, buf = mapped()
     assert run(mon, buf, "iommu unmap edu0 0x1000000 0x1000") == (
-        "iommu unmap: edu0 (devid 00:02.0) domain 1: IOVA 0x1000000-0x1000fff, 1 leaf PTE(s) "
+        "iommu unmap: edu0 (devid 00:02.0) domain 1: IOVA 0x1000000-0x1000fff, 1 leaf PTE "
         "cleared\n"
         "  zeroed 0x7e08000\n"
         "  cmd#5 INVALIDATE_IOMMU_PAGES domain=1 addr=0x1000000 S=0 PDE=1: domain 1: 0 IOTLB "
@@ -643,7 +643,7 @@ def test_faults_clear_moves_the_head_past_the_entries() -> None:
     bus_master(mon, buf)
     run(mon, buf, "dma read edu0 0x2000000 8")
     assert run(mon, buf, "iommu faults --clear").splitlines()[-1] == (
-        "  event log head moved to 0x10: 1 entries consumed"
+        "  event log head moved to 0x10: 1 entry consumed"
     )
     mon.execute("iommu faults")
     assert mon.value == 0
@@ -696,7 +696,7 @@ def test_info_iommu_decodes_registers_domains_and_devices() -> None:
         "  domain 1: root 0x7e05000, devices 00:02.0, 0 IOTLB entries",
         "  00:02.0 edu0           translated: domain 1, 4-level table at 0x7e05000, IR=1 IW=1",
         "  00:01.0 amd_iommu0     untranslated: DTE V=0",
-        "  page tables     0x7e05000  4 page(s) used",
+        "  page tables     0x7e05000  4 pages used",
     ):
         assert line in out
     assert mon.value == "on"
@@ -709,7 +709,7 @@ def test_info_iommu_shows_a_deferred_completion_wait() -> None:
     run(mon, buf, "iommu unmap edu0 0x1000000 0x1000")
     assert run(mon, buf, "info iommu").splitlines()[-2:] == [
         "COMPLETION_WAIT deferred since 0 ns (fix iommu-inval-drain): waiting for 1 in-flight "
-        "mapping(s)",
+        "mapping",
         "  mapping #1 edu0 iova 0x1000000+0x8 still uses a translation that cmd#5 (domain 1) "
         "invalidated",
     ]
@@ -732,7 +732,7 @@ def test_info_iotlb_lists_entries_in_a_table() -> None:
     bus_master(mon, buf)
     run(mon, buf, "dma read edu0 0x1000000 8")
     assert run(mon, buf, "info iotlb") == (
-        "IOTLB: 1 entries (successful translations, keyed by DeviceID and 4 KiB page; QEMU "
+        "IOTLB: 1 entry (successful translations, keyed by DeviceID and 4 KiB page; QEMU "
         "empties it when 1024 are full)\n"
         "  devid    iova page          -> address         page    perm  domain  page tables now\n"
         "  00:02.0  0x0000000001000000 0x0000000000100000 4 KiB   rw    1       agree\n"
@@ -820,7 +820,7 @@ def test_info_dma_reports_a_stale_mapping_and_then_the_checker() -> None:
     run(mon, buf, "clock_step 100000000")
     assert run(mon, buf, "info dma") == (
         "DMA mappings: 0 live\n"
-        "DMA checker: 1 report(s)\n"
+        "DMA checker: 1 report\n"
         "  edu0: mapping #1 written through a translation the IOMMU already invalidated "
         "(iova 0x1000000)\n"
     )
@@ -978,3 +978,40 @@ def test_random_iommu_lines_never_show_an_internal_error(lines: list[str]) -> No
         mon.execute(line)
     out = buf.getvalue()
     assert "internal error" not in out and "Traceback" not in out, out
+
+
+# -- issue 9: nothing silent, plurals that agree ---------------------------------------------
+
+
+def test_map_says_when_it_rounds_the_length_up_to_whole_pages() -> None:
+    mon, buf = make()
+    run(mon, buf, "iommu setup")
+    out = run(mon, buf, "iommu map edu0 0x1000000 0x100000 0x1800")
+    assert out.splitlines()[1] == "  length 0x1800 rounded up to 0x2000 (whole 4 KiB pages)"
+
+
+def test_unmap_says_when_it_rounds_the_length_up() -> None:
+    mon, buf = mapped()
+    out = run(mon, buf, "iommu unmap edu0 0x1000000 0x10")
+    assert "  length 0x10 rounded up to 0x1000 (whole 4 KiB pages)" in out.splitlines()
+
+
+def test_map_refuses_a_gpa_range_where_nothing_answers() -> None:
+    mon, buf = make()
+    run(mon, buf, "iommu setup")
+    assert run(mon, buf, "iommu map edu0 0x1000000 0x7fff000 0x2000") == (
+        "iommu map: nothing answers at GPA 0x8000000 (RAM is 0x8000000 bytes; map RAM or a "
+        "device's MMIO)\n"
+    )
+
+
+def test_map_accepts_a_device_bar_as_its_target() -> None:
+    mon, buf = make()
+    bus_master(mon, buf)
+    run(mon, buf, "iommu setup")
+    assert run(mon, buf, "iommu map edu0 0x1000000 0xfe000000 0x1000").startswith("iommu map: edu0")
+
+
+def test_counts_agree_with_their_nouns() -> None:
+    mon, buf = mapped()
+    assert "1 domain, IOTLB 0 entries" in run(mon, buf, "iommu")

@@ -1,6 +1,6 @@
-"""Pure renderers of the AMD IOMMU for the monitor: ``iommu walk`` (a tree), ``info iommu``,
-``info iotlb``, ``iommu faults``, ``info dma`` and the commands an ``iommu map``/``unmap``/
-``flush`` queued. Model records in, lines of text out: no machine access, unit-tested alone.
+"""Pure renderers of the AMD IOMMU for the monitor: ``iommu walk`` (a tree) and ``info iommu``
+(the lists: :mod:`dmamon.plugins.amdvi.lists`). Model records in, lines of text out: no
+machine access, unit-tested alone.
 
 The walk tree uses box-drawing guides (``├──``, ``│``, ``└──``) like ``tree(1)``; every
 number is printed the same way on every run, so golden transcripts can hold it.
@@ -13,11 +13,6 @@ from dataclasses import dataclass
 
 from dmamon.devices.amdvi import (
     AmdviRegs,
-    CommandRecord,
-    DecodedEvent,
-    EventRecord,
-    InvalidationResult,
-    IotlbView,
     RegisterView,
     WalkExplanation,
     WalkStep,
@@ -28,13 +23,9 @@ from dmamon.memory import DmaMapping, IOMMUPerm, format_bdf
 __all__ = [
     "Node",
     "PendingView",
-    "command_lines",
-    "dma_lines",
-    "event_lines",
+    "count",
     "iommu_info_lines",
-    "iotlb_lines",
     "layout_lines",
-    "mapping_gpa",
     "perm_short",
     "perm_word",
     "register_lines",
@@ -46,6 +37,17 @@ __all__ = [
 _PERM_WORDS = {0: "none", 1: "read", 2: "write", 3: "read/write"}
 _PERM_SHORT = {0: "-", 1: "r", 2: "w", 3: "rw"}
 _LABEL = 7  # width of the labels inside a walk node (``raw``, ``fields``, ``perm``...)
+
+
+def count(n: int, word: str, plural: str = "") -> str:
+    """``1 entry``, ``2 entries``, ``0 domains``: a number and its noun, agreeing."""
+    if n == 1:
+        return f"{n} {word}"
+    if not plural:
+        plural = (
+            word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+        )
+    return f"{n} {plural}"
 
 
 def perm_word(perm: IOMMUPerm | int) -> str:
@@ -263,7 +265,8 @@ def layout_lines(layout: dict[str, int] | None, state: dict[str, int | bool]) ->
         f"  event log       {layout['event_log']:#x}  {state['evtlog_len']} entries, "
         f"head {state['evtlog_head']:#x} tail {state['evtlog_tail']:#x}",
         f"  semaphore       {layout['semaphore']:#x}  (COMPLETION_WAIT stores here)",
-        f"  page tables     {layout['page_tables']:#x}  {layout['page_tables_used']} page(s) used",
+        f"  page tables     {layout['page_tables']:#x}  "
+        f"{count(layout['page_tables_used'], 'page')} used",
     ]
 
 
@@ -341,27 +344,42 @@ def iommu_info_lines(
         f"{name}: amd-iommu at {bdf}, MMIO {mmio:#x}: translation {'on' if enabled else 'off'}, "
         f"command buffer {'on' if state['cmdbuf_enabled'] else 'off'}, "
         f"event log {'on' if state['evtlog_enabled'] else 'off'}, "
-        f"IOTLB {state['iotlb_entries']} entries",
+        f"IOTLB {count(int(state['iotlb_entries']), 'entry')}",
         "  fixes: " + " ".join(f"{k}={'on' if v else 'off'}" for k, v in fixes.items()),
     ]
     out += layout_lines(layout, state)
     out.append("registers:")
     out += register_lines(regs)
+    out += _domain_lines(domains, devices, enabled)
+    out += _pending_lines(pending, stalled_since_ns)
+    return out
+
+
+def _domain_lines(
+    domains: Sequence[DomainView], devices: Sequence[DeviceView], enabled: bool
+) -> list[str]:
+    out: list[str] = []
     out.append(f"domains: {len(domains) or 'none'}")
     for d in domains:
         devs = ", ".join(format_bdf(x) for x in d.devids)
         roots = ", ".join(f"{r:#x}" for r in d.roots)
         out.append(
-            f"  domain {d.domain_id}: root {roots}, devices {devs}, {d.iotlb_entries} IOTLB entries"
+            f"  domain {d.domain_id}: root {roots}, devices {devs}, "
+            f"{count(d.iotlb_entries, 'IOTLB entry', 'IOTLB entries')}"
         )
     out.append("devices (requester ID as the IOMMU sees it):")
     for v in devices:
         names = ", ".join(v.functions)
         out.append(f"  {format_bdf(v.devid)} {names:<14} {_dte_words(v, enabled)}")
+    return out
+
+
+def _pending_lines(pending: Sequence[PendingView], stalled_since_ns: int | None) -> list[str]:
+    out: list[str] = []
     if stalled_since_ns is not None:
         out.append(
             f"COMPLETION_WAIT deferred since {stalled_since_ns} ns (fix iommu-inval-drain): "
-            f"waiting for {len(pending)} in-flight mapping(s)"
+            f"waiting for {count(len(pending), 'in-flight mapping')}"
         )
     for p in pending:
         m = p.mapping
@@ -370,187 +388,4 @@ def iommu_info_lines(
             f"  mapping #{m.id} {m.device} iova {m.addr:#x}+{m.length:#x} still uses a "
             f"translation that cmd#{p.command}{dom} invalidated"
         )
-    return out
-
-
-# -- IOTLB -----------------------------------------------------------------------------------
-
-
-def iotlb_lines(rows: Sequence[tuple[IotlbView, str]]) -> list[str]:
-    """``info iotlb``: one line per cached translation, and how it compares with the tables.
-
-    Args:
-        rows: each entry with the tables' opinion (``agrees``, ``STALE: ...``).
-    """
-    out = [
-        f"IOTLB: {len(rows)} entries (successful translations, keyed by DeviceID and 4 KiB "
-        "page; QEMU empties it when 1024 are full)"
-    ]
-    if not rows:
-        return out
-    out.append(
-        f"  {'devid':<8} {'iova page':<18} {'-> address':<18} {'page':<7} {'perm':<5} "
-        f"{'domain':<7} page tables now"
-    )
-    for e, verdict in rows:
-        out.append(
-            f"  {format_bdf(e.devid):<8} {e.iova:#018x} {e.translated_addr:#018x} "
-            f"{size_words(e.page_size):<7} {perm_short(e.perm):<5} {e.domain_id:<7} {verdict}"
-        )
-    return out
-
-
-# -- events ----------------------------------------------------------------------------------
-
-
-def event_lines(
-    log: Sequence[tuple[int, DecodedEvent]],
-    *,
-    base: int,
-    entries: int,
-    head: int,
-    tail: int,
-    unwritten: Sequence[EventRecord],
-) -> list[str]:
-    """``iommu faults``: the unread event log entries decoded, and events raised but never
-    written to it (logging off, overflow, QEMU 7.2's event-log bug).
-
-    Args:
-        log: ``(offset, event)`` from head to tail.
-        base: event log base (0 and ``entries`` 0: not programmed).
-        entries: its length in entries.
-        head: head offset.
-        tail: tail offset.
-        unwritten: events the IOMMU raised that did not reach the log.
-    """
-    if not entries:
-        out = ["event log: not programmed (iommu setup, or write the Event Log Base register)"]
-    else:
-        out = [
-            f"event log at {base:#x} ({entries} entries): head {head:#x}, tail {tail:#x}, "
-            f"{len(log)} unread"
-        ]
-    for off, e in log:
-        out.append(f"  +{off:#05x}  {e.describe()}")
-        out.append(f"          raw 0x{e.qw0:016x} 0x{e.qw1:016x}")
-    if unwritten:
-        out.append(f"events raised but not written to the log: {len(unwritten)}")
-        for r in unwritten:
-            out.append(f"  #{r.seq} at {r.time_ns} ns  {r.event.describe()}")
-            out.append(f"          {r.outcome}")
-    return out
-
-
-# -- commands --------------------------------------------------------------------------------
-
-
-def command_lines(
-    executed: Sequence[CommandRecord], result: InvalidationResult | None, stalled: bool = False
-) -> list[str]:
-    """What ``iommu map``/``unmap``/``flush`` put in the command buffer and what became of it.
-
-    Args:
-        executed: the commands the IOMMU ran meanwhile (``cmd#`` and outcome).
-        result: the driver's answer for the invalidation it queued (None: none queued).
-        stalled: the IOMMU holds a deferred COMPLETION_WAIT (fix iommu-inval-drain).
-    """
-    out = [f"  cmd#{r.seq} {r.command.describe()}: {r.outcome}" for r in executed]
-    if result is None:
-        out.append(
-            "  no invalidation queued (--no-invalidate): the IOTLB keeps what it cached for "
-            "this range"
-        )
-        return out
-    if not result.queued:
-        out.append(f"  nothing queued: {result.note}")
-        return out
-    ran = {(r.command.qw0, r.command.qw1) for r in executed}
-    for c in result.commands:
-        if (c.qw0, c.qw1) in ran:
-            continue
-        if stalled and c.name == "COMPLETION_WAIT":
-            out.append(f"  queued {c.describe()}: deferred, the head stays on it")
-        else:
-            out.append(f"  queued {c.describe()}: not run yet")
-    if result.completed:
-        out.append(f"  completed: the semaphore at {result.semaphore:#x} reads {result.value:#x}")
-    else:
-        out.append(f"  waiting: {result.note}")
-    return out
-
-
-# -- DMA mappings ----------------------------------------------------------------------------
-
-
-def mapping_gpa(m: DmaMapping) -> int:
-    """The guest-physical address a mapping's first byte lands on."""
-    t = m.translation
-    if t is None:
-        return m.addr
-    return t.translated_addr | (m.addr & t.addr_mask)
-
-
-def _mapping_state(m: DmaMapping, pending: dict[int, PendingView]) -> str:
-    if m.stale:
-        return "STALE"
-    if m.id in pending:
-        return "in flight, invalidated"
-    return "live"
-
-
-def dma_lines(
-    mappings: Sequence[DmaMapping],
-    pending: Sequence[PendingView],
-    reports: Sequence[str],
-    stalled: bool,
-) -> list[str]:
-    """``info dma``: live mappings with their translation, references and state, then what
-    the DMA checker reported.
-
-    Args:
-        mappings: the tracker's live mappings.
-        pending: mappings invalidated since the last COMPLETION_WAIT.
-        reports: the checker's reports, oldest first.
-        stalled: a COMPLETION_WAIT is deferred (fix iommu-inval-drain).
-    """
-    by_id = {p.mapping.id: p for p in pending}
-    out = [f"DMA mappings: {len(mappings)} live"]
-    if mappings:
-        out.append(
-            f"  {'id':<4} {'device':<10} {'rid':<8} {'dir':<11} {'bus address':<12} "
-            f"{'len':<7} {'-> GPA':<12} {'translation':<16} refs gen state"
-        )
-    for m in mappings:
-        t = m.translation
-        if t is None:
-            how = "none (direct)"
-        else:
-            how = f"iommu {perm_short(t.perm)} {size_words(t.addr_mask + 1)}"
-        if m.range.bounce:
-            how += " bounce"
-        out.append(
-            f"  #{m.id:<3} {m.device:<10} {format_bdf(m.requester_id):<8} "
-            f"{'to-memory' if m.is_write else 'from-memory':<11} {m.addr:<#12x} "
-            f"{m.length:<#7x} {mapping_gpa(m):<#12x} {how:<16} {m.refs:<4} {m.generation:<3} "
-            f"{_mapping_state(m, by_id)}"
-        )
-    for m in mappings:
-        p = by_id.get(m.id)
-        if m.stale:
-            out.append(
-                f"  #{m.id}: its translation was invalidated and COMPLETION_WAIT already "
-                "signalled: the guest may reuse the memory this mapping still writes"
-            )
-        elif p is not None:
-            wait = (
-                "COMPLETION_WAIT is deferred until it is released (fix iommu-inval-drain)"
-                if stalled
-                else "the next COMPLETION_WAIT makes it stale unless it is released first"
-            )
-            out.append(f"  #{m.id}: invalidated by cmd#{p.command}; {wait}")
-    if reports:
-        out.append(f"DMA checker: {len(reports)} report(s)")
-        out += [f"  {r}" for r in reports]
-    else:
-        out.append("DMA checker: no reports")
     return out

@@ -1,0 +1,368 @@
+"""Declarative command arguments: the counterpart of QEMU's ``.args_type``.
+
+A command declares what it takes as a tuple of :class:`Param`; the core scans the line,
+checks it, reports one-line errors with the usage line, and calls the handler with one
+keyword argument per parameter::
+
+    @command("iommu-demo", None, "...", "IOMMU",
+             args=(arg("dev", "device"), arg("iova", "expr"),
+                   arg("perm", "choice", choices=("r", "w"), optional=True, default="r"),
+                   flag("--peek"), option("--levels", "expr", metavar="N")))
+    def demo(mon, *, dev: str, iova: int, perm: str, peek: bool, levels: int | None): ...
+
+Positionals are read left to right from the raw text: words up to the next space (quotes
+group); an ``expr`` is one word evaluated by HMP's expression parser (:mod:`dmamon.hmpexpr`),
+an ``hmpexpr`` is scanned greedily as QEMU's ``l``/``i`` types do (``edu0 + 4`` is one
+expression; use it for HMP commands without ``--`` options after it); ``fmt`` is a leading
+``/fmt`` (HMP's ``/`` type, :func:`dmamon.dumpfmt.split_format`); ``rest`` everything left.
+``--flag`` and ``--option VALUE`` (or ``--option=VALUE``) may stand anywhere. ``--json``
+is taken off every line by :meth:`Monitor.execute` before parsing.
+
+Kinds live in :data:`KINDS`; a plug-in adds its own with :func:`register_kind` (the AMD
+IOMMU plug-in adds ``requester``: a device name or ``bb:dd.f``). Each kind names what the
+shell completes at its position (``device``, ``symbol``, ``file``, ``subcommand:a,b``...).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dmamon.dumpfmt import split_format
+from dmamon.hmpexpr import scan_expression
+
+if TYPE_CHECKING:
+    from dmamon.monitor import Monitor
+
+__all__ = [
+    "COMPLETERS",
+    "KINDS",
+    "ArgError",
+    "ArgKind",
+    "Param",
+    "arg",
+    "completion_kind",
+    "flag",
+    "option",
+    "parse_args",
+    "register_completer",
+    "register_kind",
+    "scan_word",
+    "usage_text",
+]
+
+_SPACE = " \t"
+_SIZE = re.compile(r"^(\d+)([KMG])i?B?$", re.IGNORECASE)
+_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+_OPTION = re.compile(r"--[A-Za-z]")
+
+
+class ArgError(ValueError):
+    """A bad argument; the core prefixes the command name (``iommu map: ...``) unless
+    ``bare`` (``usage: ...``, ``bad quoting: ...``)."""
+
+    def __init__(self, message: str, *, bare: bool = False) -> None:
+        super().__init__(message)
+        self.bare = bare
+
+
+# A scanner reads one value of its kind at ``pos``: (value, index after it and its spaces).
+Scanner = Callable[["Monitor", "Param", str, int], tuple[object, int]]
+
+
+@dataclass(frozen=True)
+class ArgKind:
+    """A parameter type: how to read it and what the shell completes there."""
+
+    name: str
+    scan: Scanner
+    complete: str = ""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter.
+
+    Attributes:
+        name: positional: the handler's keyword (``iova``); flag or option: ``--page-size``
+            (the keyword is ``page_size``).
+        kind: a key of :data:`KINDS`, or ``flag``.
+        optional: a positional that may be left out (the rest after it must be optional too).
+        default: the value the handler gets when it is left out.
+        choices: for ``choice``: the accepted words.
+        metavar: the word in the usage line (default: the name in capitals; for a choice
+            ``a|b``).
+        complete: overrides the kind's completion (``rest`` of a command line: ``command``).
+    """
+
+    name: str
+    kind: str
+    optional: bool = False
+    default: object = None
+    choices: tuple[str, ...] = ()
+    metavar: str = ""
+    complete: str = ""
+
+    @property
+    def keyword(self) -> str:
+        """The handler's keyword argument (``--no-enable`` -> ``no_enable``)."""
+        return self.name.lstrip("-").replace("-", "_")
+
+    @property
+    def is_option(self) -> bool:
+        """A ``--flag`` or ``--option VALUE`` rather than a positional."""
+        return self.name.startswith("--")
+
+    @property
+    def word(self) -> str:
+        """What the usage line shows for the value."""
+        if self.metavar:
+            return self.metavar
+        if self.kind == "choice":
+            return "|".join(self.choices)
+        return self.keyword.upper()
+
+    @property
+    def completes(self) -> str:
+        """The completion kind at this parameter's position."""
+        if self.complete:
+            return self.complete
+        if self.kind == "choice":
+            return "subcommand:" + ",".join(self.choices)
+        return KINDS[self.kind].complete if self.kind in KINDS else ""
+
+
+def arg(
+    name: str,
+    kind: str = "word",
+    *,
+    optional: bool = False,
+    default: object = None,
+    choices: tuple[str, ...] = (),
+    metavar: str = "",
+    complete: str = "",
+) -> Param:
+    """A positional parameter (see :class:`Param`)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown argument kind {kind!r}")
+    return Param(name, kind, optional, default, choices, metavar, complete)
+
+
+def flag(name: str) -> Param:
+    """A ``--name`` switch: the handler gets True when it was given."""
+    return Param(name, "flag", True, False)
+
+
+def option(
+    name: str, kind: str = "word", *, metavar: str = "", default: object = None, complete: str = ""
+) -> Param:
+    """A ``--name VALUE`` option: the handler gets the value, or ``default``."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown argument kind {kind!r}")
+    return Param(name, kind, True, default, (), metavar, complete)
+
+
+def register_kind(name: str, scan: Scanner, complete: str = "") -> None:
+    """Add a parameter kind (plug-ins: their own device-specific argument types)."""
+    if name in KINDS:
+        raise ValueError(f"argument kind {name!r} registered twice")
+    KINDS[name] = ArgKind(name, scan, complete)
+
+
+Completer = Callable[["Monitor", Sequence[str]], list[str]]
+COMPLETERS: dict[str, Completer] = {}
+"""Completion kinds a plug-in adds: kind -> candidates given the monitor and the words typed
+so far. The shell consults it for a kind it does not know itself."""
+
+
+def register_completer(kind: str, candidates: Completer) -> None:
+    """Add a completion kind (a plug-in's own names: queues, namespaces, rings...)."""
+    if kind in COMPLETERS:
+        raise ValueError(f"completion kind {kind!r} registered twice")
+    COMPLETERS[kind] = candidates
+
+
+# -- scanners --------------------------------------------------------------------------------
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _SPACE:
+        pos += 1
+    return pos
+
+
+def scan_word(text: str, pos: int) -> tuple[str, int]:
+    """One word: up to the next space; ``'...'`` or ``"..."`` group spaces."""
+    if pos < len(text) and text[pos] in "'\"":
+        end = text.find(text[pos], pos + 1)
+        if end < 0:
+            raise ArgError("bad quoting: No closing quotation", bare=True)
+        return text[pos + 1 : end], _skip(text, end + 1)
+    end = pos
+    while end < len(text) and text[end] not in _SPACE:
+        end += 1
+    return text[pos:end], _skip(text, end)
+
+
+def _hmpexpr(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
+    value, end = scan_expression(text, pos, mon.resolve)  # HmpError: QEMU's message
+    if end < len(text) and text[end - 1] not in _SPACE:
+        raise ArgError("extraneous characters at the end of line", bare=True)
+    return value, end
+
+
+def _expr(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
+    word, end = scan_word(text, pos)
+    return _hmpexpr(mon, param, word, 0)[0], end
+
+
+def _size(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
+    word, end = scan_word(text, pos)
+    m = _SIZE.match(word)
+    if m:
+        return int(m.group(1)) * _UNITS[m.group(2).upper()], end
+    return _expr(mon, param, text, pos)
+
+
+def _word(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
+    return scan_word(text, pos)
+
+
+def _device(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
+    word, end = scan_word(text, pos)
+    if word not in mon.machine.devices:
+        raise ArgError(f"Device '{word}' not found")
+    return word, end
+
+
+def _choice(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
+    word, end = scan_word(text, pos)
+    if word.lower() not in param.choices:
+        label = param.keyword.replace("_", " ")
+        raise ArgError(f"{label} must be {'|'.join(param.choices)}, not '{word}'")
+    return word.lower(), end
+
+
+def _fmt(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
+    spec, rest = split_format(text[pos:])
+    return spec, len(text) - len(rest)
+
+
+def _rest(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
+    return text[pos:].strip(), len(text)
+
+
+KINDS: dict[str, ArgKind] = {
+    k.name: k
+    for k in (
+        ArgKind("word", _word),
+        ArgKind("expr", _expr, "symbol"),
+        ArgKind("hmpexpr", _hmpexpr, "symbol"),
+        ArgKind("size", _size),
+        ArgKind("device", _device, "device"),
+        ArgKind("register", _word, "register"),
+        ArgKind("choice", _choice),
+        ArgKind("file", _word, "file"),
+        ArgKind("fmt", _fmt),
+        ArgKind("rest", _rest),
+    )
+}
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+
+def usage_text(name: str, params: Sequence[Param]) -> str:
+    """``iommu setup [BASE [SIZE]] [--levels N] [--no-enable]``: positionals (optional ones
+    nested, as QEMU's help writes them), then options in declared order."""
+    words: list[str] = []
+    opened = 0
+    for p in params:
+        if p.is_option:
+            continue
+        if p.optional:
+            words.append("[" + p.word)
+            opened += 1
+        else:
+            words.append(p.word)
+    if opened:
+        words[-1] += "]" * opened
+    for p in params:
+        if p.is_option:
+            words.append(f"[{p.name}]" if p.kind == "flag" else f"[{p.name} {p.word}]")
+    return " ".join([name, *words])
+
+
+def _read_option(
+    mon: Monitor, params: Sequence[Param], text: str, pos: int, usage: str
+) -> tuple[Param, object, int]:
+    token, end = scan_word(text, pos)
+    name, eq, value = token.partition("=")
+    found = next((p for p in params if p.is_option and p.name == name), None)
+    if found is None or (found.kind == "flag" and eq):
+        raise ArgError(f"unknown option '{token}' (usage: {usage})")
+    if found.kind == "flag":
+        return found, True, end
+    if eq:
+        return found, KINDS[found.kind].scan(mon, found, value, 0)[0], end
+    if end >= len(text):
+        raise ArgError(f"{name} needs a value")
+    parsed, end = KINDS[found.kind].scan(mon, found, text, end)
+    return found, parsed, end
+
+
+def parse_args(mon: Monitor, name: str, params: Sequence[Param], text: str) -> dict[str, object]:
+    """Read ``text`` against ``params``: the handler's keyword arguments.
+
+    Raises:
+        ArgError: a bad option, value or count (``usage: ...`` for a wrong count).
+        HmpError: an expression error, with QEMU's text.
+    """
+    usage = usage_text(name, params)
+    values: dict[str, object] = {p.keyword: p.default for p in params}
+    positionals = [p for p in params if not p.is_option]
+    index = 0
+    pos = _skip(text, 0)
+    while pos < len(text):
+        if _OPTION.match(text, pos):
+            found, value, pos = _read_option(mon, params, text, pos, usage)
+            values[found.keyword] = value
+            continue
+        if index >= len(positionals):
+            if not params:
+                raise ArgError("extraneous characters at the end of line")
+            raise ArgError(f"usage: {usage}", bare=True)
+        param = positionals[index]
+        values[param.keyword], pos = KINDS[param.kind].scan(mon, param, text, pos)
+        index += 1
+    if any(not p.optional for p in positionals[index:]):
+        raise ArgError(f"usage: {usage}", bare=True)
+    return values
+
+
+def completion_kind(params: Sequence[Param], words: Sequence[str]) -> str:
+    """What the shell completes after the finished ``words`` of a declared command: the
+    value kind of an option just typed, else the next positional's kind ("" for nothing).
+    With every positional given, the option names (``subcommand:--a,--b``: a word list)."""
+    if words and words[-1].startswith("--"):
+        last = next((p for p in params if p.name == words[-1]), None)
+        if last is not None and last.kind != "flag":
+            return last.completes
+    taken = 0
+    skip_value = False
+    for w in words:
+        if skip_value:
+            skip_value = False
+            continue
+        opt = next((p for p in params if p.is_option and p.name == w), None)
+        if opt is not None:
+            skip_value = opt.kind != "flag"
+            continue
+        taken += 1
+    positionals = [p for p in params if not p.is_option]
+    if taken < len(positionals):
+        return positionals[taken].completes
+    names = [p.name for p in params if p.is_option]
+    return "subcommand:" + ",".join(names) if names else ""

@@ -12,6 +12,7 @@ from dmamon.monitor import (
     info_help_lines,
     split_words,
 )
+from dmamon.render import fold_frames
 from dmamon.views import fixes_lines, pci_lines, qtree_lines, registers_lines
 
 
@@ -46,8 +47,8 @@ def info_status(mon: Monitor, args: str) -> None:
     }
     mon.out(f"VM status: {m.status()}")
     if halt is not None:
-        for line in halt.report():
-            mon.out(f"  {line.strip()}")
+        for line in fold_frames([line.strip() for line in halt.report()]):
+            mon.out(f"  {line}")
         mon.out("  (system_reset brings the machine back)")
 
 

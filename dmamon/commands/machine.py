@@ -74,6 +74,11 @@ def quit_(mon: Monitor, args: str) -> None:
 def clock(mon: Monitor, args: str) -> None:
     words = split_words(args)
     m = mon.machine
+    if words and words[0] in ("step", "next") and m.halted:
+        raise MonitorError(
+            f"clock {words[0]}: the machine is {m.run_state}, time does not move; "
+            "system_reset brings it back"
+        )
     if words and words[0] == "step":
         if len(words) != 2:
             raise MonitorError("usage: clock step DURATION (e.g. clock step 100ms)")

@@ -1,0 +1,110 @@
+"""Issue 9 ("first contact"): the traps a newcomer meets in the monitor, one test each.
+
+QEMU 7.2.22 output quoted here was recorded from ``qemu-system-x86_64 -M q35 -display none
+-monitor stdio -nodefaults -device edu`` and is kept as data.
+"""
+
+from __future__ import annotations
+
+from monitor_session import make_monitor, run_lines
+
+from dmamon.render import fold_frames
+
+MAP_EDU0 = ("o /w 0xcf8 0x80000810", "o /w 0xcfc 0xfe000000", "o /w 0xcf8 0x80000804")
+ENABLE = "o /h 0xcfc 6"
+
+# QEMU 7.2.22: `help info mtree`
+QEMU_HELP_INFO_MTREE = (
+    "info mtree [-f][-d][-o][-D] -- show memory tree (-f: dump flat view for address spaces;"
+    "-d: dump dispatch tree, valid with -f only);-o: dump region owners/parents;"
+    "-D: dump disabled regions\n"
+)
+
+
+def test_help_info_sub_shows_that_subcommand_as_qemu_does() -> None:
+    mon, buf = make_monitor()
+    assert run_lines(mon, buf, "help info mtree") == QEMU_HELP_INFO_MTREE
+    assert run_lines(mon, buf, "help info nosuch") == "unknown command: 'info nosuch'\n"
+
+
+def test_sum_reads_mmio_one_byte_at_a_time_as_qemu() -> None:
+    # QEMU 7.2.22 with edu's BAR0 at 0xfe000000: `sum 0xfe000000 4` prints 00000 (edu refuses
+    # 1-byte accesses), while `xp /4bx` shows ed 00 00 01.
+    mon, buf = make_monitor()
+    run_lines(mon, buf, *MAP_EDU0, ENABLE)
+    assert run_lines(mon, buf, "sum 0xfe000000 4") == "00000\n"
+    assert run_lines(mon, buf, "sum 0 0x1000") == "00000\n"  # QEMU: 00000 on zeroed RAM
+
+
+def test_sum_over_ram_still_sums_the_bytes() -> None:
+    mon, buf = make_monitor()
+    run_lines(mon, buf, "write 0x1000 2 0x0102")
+    assert run_lines(mon, buf, "sum 0x1000 2") == f"{((1 << 15) + 2) & 0xFFFF:05d}\n"
+
+
+def test_size_suffix_after_hex_digits_is_an_error() -> None:
+    # QEMU 7.2.22: `p 0xfg` -> "print|p: extraneous characters at the end of line"
+    mon, buf = make_monitor()
+    assert run_lines(mon, buf, "p 0xfg") == "print|p: extraneous characters at the end of line\n"
+    assert mon.failed
+    assert run_lines(mon, buf, "p 4k") == "0x1000\n"
+
+
+def test_qtest_errors_carry_one_prefix_in_the_monitor() -> None:
+    mon, buf = make_monitor()
+    out = run_lines(mon, buf, "writel 0x1000")
+    assert out == "writel: missing VALUE (usage: writel ADDR VALUE)\n"
+
+
+def test_clock_set_to_the_past_says_so() -> None:
+    mon, buf = make_monitor()
+    run_lines(mon, buf, "clock_step 100")
+    out = run_lines(mon, buf, "clock_set 50")
+    assert out.splitlines() == [
+        "100",
+        "clock_set: 50 ns is in the past (virtual time is 100 ns); time never goes back",
+    ]
+    assert mon.value == 100
+
+
+def _crash(mon, buf) -> None:  # type: ignore[no-untyped-def]
+    run_lines(
+        mon,
+        buf,
+        "fix reentrancy-guard off",
+        *MAP_EDU0,
+        ENABLE,
+        "write 0x100000 8 0x0300000000000000",
+        "writeq edu0.dma_src 0x100000",
+        "writeq edu0.dma_dst 0x40000",
+        "writeq edu0.dma_count 8",
+        "writeq edu0.dma_cmd 1",
+        "writeq edu0.dma_src 0x40000",
+        "writeq edu0.dma_dst edu0.dma_cmd",
+        "writeq edu0.dma_count 8",
+        "writeq edu0.dma_cmd 3",
+    )
+    assert mon.machine.run_state == "crashed"
+
+
+def test_clock_step_after_a_crash_says_how_to_recover() -> None:
+    mon, buf = make_monitor(["edu,id=edu0,dma_inline=on,busy_check=off,dma_mask=0xffffffff"])
+    _crash(mon, buf)
+    out = run_lines(mon, buf, "clock step 1ms")
+    assert mon.failed
+    assert "crashed" in out and "system_reset" in out
+    out = run_lines(mon, buf, "clock_step 100")
+    assert "crashed" in out and "system_reset" in out
+
+
+def test_crash_report_folds_repeated_frames() -> None:
+    mon, buf = make_monitor(["edu,id=edu0,dma_inline=on,busy_check=off,dma_mask=0xffffffff"])
+    _crash(mon, buf)
+    out = run_lines(mon, buf, "info status")
+    assert "  #0..#64 (65×) edu0 edu-mmio+0x98 write 0x3 (8 bytes)\n" in out
+    assert "#1 " not in out
+
+
+def test_fold_frames_keeps_distinct_frames() -> None:
+    lines = ["head", "#0 a", "#1 a", "#2 b", "tail"]
+    assert fold_frames(lines) == ["head", "#0..#1 (2×) a", "#2 b", "tail"]

@@ -17,6 +17,7 @@ __all__ = [
     "checksum_line",
     "dump_chunks",
     "fold_frames",
+    "plural",
     "memory_dump",
     "port_value",
     "print_value",
@@ -240,3 +241,18 @@ def fold_frames(lines: list[str]) -> list[str]:
             run.append(m)
     flush()
     return out
+
+
+# --- counts --------------------------------------------------------------------------------
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 device``, ``2 devices``, ``1 entry``, ``0 entries``."""
+    if count == 1:
+        return f"{count} {singular}"
+    if plural_form is None:
+        if singular.endswith("y") and singular[-2:-1] not in "aeiou":
+            plural_form = singular[:-1] + "ies"
+        else:
+            plural_form = singular + "s"
+    return f"{count} {plural_form}"

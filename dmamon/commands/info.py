@@ -13,7 +13,7 @@ from dmamon.monitor import (
     split_words,
 )
 from dmamon.render import fold_frames
-from dmamon.views import fixes_lines, pci_lines, qtree_lines, registers_lines
+from dmamon.views import fixes_lines, pci_lines, qtree_lines, registers_lines, sentence_case
 
 
 @command(
@@ -114,7 +114,7 @@ def info_registers(mon: Monitor, args: str) -> None:
     try:
         dev = mon.machine.device(words[0])
     except KeyError as e:
-        raise MonitorError(f"info registers: {e.args[0]}") from None
+        raise MonitorError(f"info registers: {sentence_case(str(e.args[0]))}") from None
     banks = dev.banks()
     if not banks:
         raise MonitorError(f"info registers: device '{dev.name}' has no register banks")

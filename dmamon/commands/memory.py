@@ -18,6 +18,7 @@ from dmamon.render import (
     port_value,
     print_value,
 )
+from dmamon.views import sentence_case
 
 AREA = "Memory"
 MAX_DUMP = 1 << 20  # a dump larger than this is a typo, not a wish
@@ -198,7 +199,7 @@ def _dma_device(mon: Monitor, name: str) -> PciDevice:
     try:
         dev = mon.machine.device(name)
     except KeyError as e:
-        raise MonitorError(f"dma: {e.args[0]}") from None
+        raise MonitorError(f"dma: {sentence_case(str(e.args[0]))}") from None
     if not isinstance(dev, PciDevice) or dev.dma is None:
         raise MonitorError(f"dma: device '{name}' cannot master the bus")
     return dev

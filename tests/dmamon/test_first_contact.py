@@ -108,3 +108,41 @@ def test_crash_report_folds_repeated_frames() -> None:
 def test_fold_frames_keeps_distinct_frames() -> None:
     lines = ["head", "#0 a", "#1 a", "#2 b", "tail"]
     assert fold_frames(lines) == ["head", "#0..#1 (2×) a", "#2 b", "tail"]
+
+
+def test_reg_with_swapped_arguments_suggests_the_swap() -> None:
+    mon, buf = make_monitor()
+    out = run_lines(mon, buf, "reg read ident edu0")
+    assert out == (
+        "reg: 'ident' is a register of edu0, not a device: did you mean 'reg read edu0 ident'?\n"
+    )
+    assert run_lines(mon, buf, "reg read nosuch ident") == "reg: device 'nosuch' not found\n"
+
+
+def test_reg_write_to_read_only_bits_says_so_and_acts_as_a_guest() -> None:
+    mon, buf = make_monitor()
+    out = run_lines(mon, buf, "reg write edu0 ident 5")
+    assert out == "reg: edu0.ident is read-only: the write was ignored, as a guest's is\n"
+    assert not mon.failed
+    assert run_lines(mon, buf, "reg read edu0 ident --peek") == "edu0.ident = 0x010000ed\n"
+    out = run_lines(mon, buf, "reg write edu0 status 0x81")
+    assert out == "reg: bits 0x1 of edu0.status are read-only: they were not written\n"
+    assert run_lines(mon, buf, "reg write edu0 liveness 5") == ""
+
+
+def test_plural_counts() -> None:
+    from dmamon.render import plural
+
+    assert plural(1, "device") == "1 device"
+    assert plural(2, "device") == "2 devices"
+    assert plural(1, "entry") == "1 entry"
+    assert plural(0, "entry") == "0 entries"
+    assert plural(3, "day") == "3 days"
+
+
+def test_info_fixes_fits_100_columns_and_keeps_references() -> None:
+    mon, buf = make_monitor()
+    out = run_lines(mon, buf, "info fixes")
+    assert max(len(line) for line in out.splitlines()) <= 100
+    words = out.split()
+    assert "CVE-2023-0330" in words and "a2e1753b8054" in words

@@ -14,6 +14,7 @@ from dmamon.monitor import (
     info_help_lines,
     split_words,
 )
+from dmamon.pcimap import pci_state_lines
 from dmamon.qom import QomError, qom_get, qom_list, qom_tree_lines
 from dmamon.render import fold_frames
 from dmamon.views import fixes_lines, pci_lines, qtree_lines, registers_lines, sentence_case
@@ -167,7 +168,8 @@ def info_devices(mon: Monitor, args: str) -> None:
     for d in mon.machine.devices.values():
         where = f"{d.bdf} " if isinstance(d, PciDevice) else ""
         mon.out(f"{d.name}: {d.type_name} {where}- {d.description}")
-        for line in d.status_lines():
+        extra = pci_state_lines(d) if isinstance(d, PciDevice) else []
+        for line in [*d.status_lines(), *extra]:
             mon.out(f"  {line}")
         data.append({"name": d.name, "type": d.type_name})
     mon.data = data

@@ -298,3 +298,43 @@ def reg(mon: Monitor, args: str) -> None:
     if fields:
         text += " (" + " ".join(f"{n}={v:#x}" for n, v in fields) + ")"
     mon.out(text)
+
+
+@command(
+    "pci",
+    "map dev [addr]",
+    "set a PCI function up as a guest does: BARs from addr, COMMAND memory + bus master",
+    "Devices",
+    details=(
+        "pci map DEV [ADDR]   issue the config writes a guest's firmware would (BAR addresses\n"
+        "                     from ADDR, default the next free address from 0xfe000000; then\n"
+        "                     COMMAND.MEMORY and .MASTER) through ports 0xcf8/0xcfc, and print\n"
+        "                     them as raw commands a script can replay instead"
+    ),
+    complete=("subcommand:map", "device", "symbol"),
+)
+def pci(mon: Monitor, args: str) -> None:
+    from dmamon.devices import PciDevice
+    from dmamon.pcimap import default_base, map_writes
+
+    words = split_words(args)
+    if not words or words[0] != "map" or len(words) not in (2, 3):
+        raise MonitorError("usage: pci map DEV [ADDR]")
+    m = mon.machine
+    try:
+        dev = m.device(words[1])
+    except KeyError as e:
+        raise MonitorError(f"pci map: {sentence_case(str(e.args[0]))}") from None
+    if not isinstance(dev, PciDevice):
+        raise MonitorError(f"pci map: device '{dev.name}' is not a PCI function")
+    base = mon.expr(words[2]) if len(words) == 3 else default_base(m.pci_devices(), dev)
+    try:
+        writes = map_writes(dev, base)
+    except ValueError as e:
+        raise MonitorError(f"pci map: {dev.name}: {e}") from None
+    mon.out(f"# pci map {dev.name}: the config writes a guest makes ({dev.bdf})")
+    for w in writes:
+        m.io_as.store(w.port, w.size, w.value)
+        mon.out(w.command)
+    mon.value = base
+    mon.data = {"device": dev.name, "base": base, "writes": [w.command for w in writes]}

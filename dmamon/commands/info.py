@@ -259,3 +259,19 @@ def qom_get_cmd(mon: Monitor, args: str) -> None:
     mon.value = value if not isinstance(value, bool) else ("true" if value else "false")
     mon.data = value
     mon.out(json.dumps(value))
+
+
+@info_command("irq", "", "show the interrupts statistics (if available)")
+def info_irq(mon: Monitor, args: str) -> None:
+    # QEMU's layout: "IRQ statistics for ioapic:" then " GSI: raises" for the non-zero ones.
+    counts = getattr(mon.machine, "irq_counts", None)
+    if not isinstance(counts, dict):
+        raise MonitorError(
+            "info irq: this machine keeps no interrupt statistics; info devices shows each "
+            "device's INTx level, trace-event pci_irq on logs every change"
+        )
+    mon.data = {str(k): v for k, v in sorted(counts.items())}
+    mon.out("IRQ statistics for ioapic:")
+    for gsi, n in sorted(counts.items()):
+        if n:
+            mon.out(f"{gsi:2d}: {n}")

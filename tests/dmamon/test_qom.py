@@ -102,3 +102,12 @@ def test_info_mtree_d_is_refused_clearly_with_f_and_ignored_without() -> None:
     out = run_lines(mon, buf, "info mtree -f -d")
     assert mon.failed and "not modelled" in out
     assert run_lines(mon, buf, "info mtree -d") == run_lines(mon, buf, "info mtree")
+
+
+def test_info_irq_refuses_in_one_line_without_statistics_and_uses_qemus_layout() -> None:
+    mon, buf = make_monitor()
+    out = run_lines(mon, buf, "info irq")
+    assert mon.failed and out.count("\n") == 1
+    mon.machine.irq_counts = {16: 0, 21: 3}  # type: ignore[attr-defined]
+    # QEMU 7.2.22 layout: "IRQ statistics for ioapic:" then "%2d: %d" per non-zero line
+    assert run_lines(mon, buf, "info irq") == "IRQ statistics for ioapic:\n21: 3\n"

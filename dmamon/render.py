@@ -187,11 +187,24 @@ def bsd_checksum(data: bytes) -> int:
     Returns:
         The checksum, 0 to 65535.
     """
+    # Each byte rotates the sum right by one, then adds. A zero byte only rotates, and 16
+    # rotations are the identity, so runs of zeros (unassigned holes, fresh RAM) are skipped.
     total = 0
-    for byte in data:
-        total = ((total >> 1) | (total << 15)) & 0xFFFF  # rotate right by one
-        total = (total + byte) & 0xFFFF
-    return total
+    pos = 0
+    for m in _NONZERO.finditer(data):
+        i = m.start()
+        total = _rotr(total, (i - pos + 1) % 16)
+        total = (total + data[i]) & 0xFFFF
+        pos = i + 1
+    return _rotr(total, (len(data) - pos) % 16)
+
+
+_NONZERO = re.compile(rb"[^\x00]")
+
+
+def _rotr(value: int, n: int) -> int:
+    """Rotate a 16-bit value right by ``n`` (0..15)."""
+    return ((value >> n) | (value << (16 - n))) & 0xFFFF
 
 
 def checksum_line(value: int) -> str:

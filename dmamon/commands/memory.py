@@ -186,7 +186,13 @@ def _ldub_span(mon: Monitor, addr: int, end: int) -> bytes:
             out += memory.read(addr, n)[1]
             addr += n
             continue
-        if fr is None or mr is None or mr.ops is None:
+        if fr is None:  # a hole: each ldub reads 0 (unassigned_mem_read), silently
+            nxt = memory.flatview.next_start_after(addr)
+            n = min(end, nxt if nxt is not None else end) - addr
+            out += bytes(n)
+            addr += n
+            continue
+        if mr is None or mr.ops is None:
             out += memory.read(addr, 1)[1]
         else:
             off = fr.offset_in_region + addr - fr.start

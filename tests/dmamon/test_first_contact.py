@@ -189,3 +189,10 @@ def test_pci_map_refuses_bad_addresses() -> None:
     assert out == "pci map: edu0: BAR0 is a 32-bit BAR: 0x100000000 is above 4 GiB\n"
     assert run_lines(mon, buf, "pci map nosuch") == "pci map: device 'nosuch' not found\n"
     assert run_lines(mon, buf, "pci") == "usage: pci map DEV [ADDR]\n"
+
+
+def test_sum_over_a_large_hole_and_ram_finishes() -> None:
+    mon, buf = make_monitor()
+    run_lines(mon, buf, "write 0x7fffffe 2 0x0102")
+    expected = f"{((1 << 15) + 2) & 0xFFFF:05d}\n"  # the two bytes, then 16 MiB of zeros
+    assert run_lines(mon, buf, "sum 0x7fffffe 0x1000002") == expected

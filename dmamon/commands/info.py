@@ -164,14 +164,19 @@ def info_fixes(mon: Monitor, args: str) -> None:
 def info_devices(mon: Monitor, args: str) -> None:
     from dmamon.devices import PciDevice
 
-    data = []
+    data: list[dict[str, object]] = []
     for d in mon.machine.devices.values():
         where = f"{d.bdf} " if isinstance(d, PciDevice) else ""
         mon.out(f"{d.name}: {d.type_name} {where}- {d.description}")
         extra = pci_state_lines(d) if isinstance(d, PciDevice) else []
         for line in [*d.status_lines(), *extra]:
             mon.out(f"  {line}")
-        data.append({"name": d.name, "type": d.type_name})
+        item: dict[str, object] = {"name": d.name, "type": d.type_name}
+        if isinstance(d, PciDevice):
+            item["command"] = d.command
+            item["bus_master"] = d.bus_master_enabled
+            item["bars"] = {str(i): b.addr for i, b in d.bars.items()}
+        data.append(item)
     mon.data = data
 
 

@@ -196,3 +196,12 @@ def test_sum_over_a_large_hole_and_ram_finishes() -> None:
     run_lines(mon, buf, "write 0x7fffffe 2 0x0102")
     expected = f"{((1 << 15) + 2) & 0xFFFF:05d}\n"  # the two bytes, then 16 MiB of zeros
     assert run_lines(mon, buf, "sum 0x7fffffe 0x1000002") == expected
+
+
+def test_info_devices_json_carries_the_pci_state() -> None:
+    import json
+
+    mon, buf = make_monitor()
+    run_lines(mon, buf, "pci map edu0")
+    (edu,) = json.loads(run_lines(mon, buf, "info devices --json"))
+    assert edu["command"] == 6 and edu["bus_master"] is True and edu["bars"] == {"0": 0xFE000000}

@@ -177,8 +177,10 @@ class _Parser:
         else:
             raise HmpError(f"invalid char '{self._peek()}' in expression")
         self.pos = m.end()
-        # dmamon extension: a binary size suffix directly after the digits.
-        if (shift := _SIZE_SUFFIX.get(self._peek())) is not None:
+        # dmamon extension: a binary size suffix directly after decimal or octal digits. Not
+        # after hex: there 'g' is a typo for a digit (0xfg), left for the caller to refuse.
+        shift = None if m.re is _HEX else _SIZE_SUFFIX.get(self._peek())
+        if shift is not None:
             val <<= shift
             self.pos += 1
         if val > MASK64:

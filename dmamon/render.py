@@ -6,6 +6,7 @@ register tables...) go in their own section.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from dmamon.dumpfmt import DumpFormat
@@ -15,6 +16,8 @@ __all__ = [
     "bsd_checksum",
     "checksum_line",
     "dump_chunks",
+    "fold_frames",
+    "plural",
     "memory_dump",
     "port_value",
     "print_value",
@@ -184,11 +187,24 @@ def bsd_checksum(data: bytes) -> int:
     Returns:
         The checksum, 0 to 65535.
     """
+    # Each byte rotates the sum right by one, then adds. A zero byte only rotates, and 16
+    # rotations are the identity, so runs of zeros (unassigned holes, fresh RAM) are skipped.
     total = 0
-    for byte in data:
-        total = ((total >> 1) | (total << 15)) & 0xFFFF  # rotate right by one
-        total = (total + byte) & 0xFFFF
-    return total
+    pos = 0
+    for m in _NONZERO.finditer(data):
+        i = m.start()
+        total = _rotr(total, (i - pos + 1) % 16)
+        total = (total + data[i]) & 0xFFFF
+        pos = i + 1
+    return _rotr(total, (len(data) - pos) % 16)
+
+
+_NONZERO = re.compile(rb"[^\x00]")
+
+
+def _rotr(value: int, n: int) -> int:
+    """Rotate a 16-bit value right by ``n`` (0..15)."""
+    return ((value >> n) | (value << (16 - n))) & 0xFFFF
 
 
 def checksum_line(value: int) -> str:
@@ -201,3 +217,55 @@ def checksum_line(value: int) -> str:
         The text, without a newline.
     """
     return f"{value:05d}"
+
+
+# --- crash reports -------------------------------------------------------------------------
+
+_FRAME = re.compile(r"^(\s*)#(\d+) (.*)$")
+
+
+def fold_frames(lines: list[str]) -> list[str]:
+    """Fold runs of identical dispatch frames of a crash report into one line.
+
+    ``#0 edu1 edu-mmio+0x98 write 0x3`` repeated 65 times becomes
+    ``#0..#64 (65×) edu1 edu-mmio+0x98 write 0x3``; other lines pass unchanged.
+    """
+    out: list[str] = []
+    run: list[re.Match[str]] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            out.append(run[0].group(0))
+        elif run:
+            first, last = run[0], run[-1]
+            out.append(
+                f"{first.group(1)}#{first.group(2)}..#{last.group(2)} ({len(run)}×) "
+                f"{first.group(3)}"
+            )
+        run.clear()
+
+    for line in lines:
+        m = _FRAME.match(line)
+        if m is None or (run and m.group(3) != run[0].group(3)):
+            flush()
+        if m is None:
+            out.append(line)
+        else:
+            run.append(m)
+    flush()
+    return out
+
+
+# --- counts --------------------------------------------------------------------------------
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 device``, ``2 devices``, ``1 entry``, ``0 entries``."""
+    if count == 1:
+        return f"{count} {singular}"
+    if plural_form is None:
+        if singular.endswith("y") and singular[-2:-1] not in "aeiou":
+            plural_form = singular[:-1] + "ies"
+        else:
+            plural_form = singular + "s"
+    return f"{count} {plural_form}"

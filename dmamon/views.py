@@ -8,7 +8,7 @@ from dmamon.devices.pci import BAR_UNMAPPED, INTERRUPT_LINE
 from dmamon.devices.regs import RegisterBank
 from dmamon.memory import FixSwitch
 
-__all__ = ["fixes_lines", "pci_lines", "qtree_lines", "registers_lines"]
+__all__ = ["fixes_lines", "pci_lines", "qtree_lines", "registers_lines", "sentence_case"]
 
 _U64 = (1 << 64) - 1
 
@@ -135,6 +135,30 @@ def fixes_lines(items: list[tuple[FixSwitch, bool]]) -> list[str]:
     for sw, on in items:
         state = "on " if on else "off"
         default = "" if on == sw.default else f" (default {'on' if sw.default else 'off'})"
-        out.append(f"{sw.name:<{width}}  {state} [{sw.layer}] {sw.summary}{default}")
-        out.append(f"{'':<{width}}      {sw.reference}")
+        head = f"{sw.name:<{width}}  {state} "
+        out += _wrap(f"[{sw.layer}] {sw.summary}{default}", head, " " * len(head))
+        out += _wrap(sw.reference, " " * (width + 6), " " * (width + 8))
     return out
+
+
+FIXES_COLUMNS = 100
+
+
+def _wrap(text: str, first: str, rest: str) -> list[str]:
+    """Wrap to :data:`FIXES_COLUMNS` at spaces, never inside a word (a commit id, a CVE)."""
+    import textwrap
+
+    return textwrap.wrap(
+        text,
+        FIXES_COLUMNS,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def sentence_case(text: str) -> str:
+    """A message that follows ``cmd: `` starts in lower case (``Device 'x' not found`` from
+    the machine becomes ``device 'x' not found``), as the monitor's own errors do."""
+    return text[:1].lower() + text[1:]

@@ -6,9 +6,10 @@ import re
 from collections.abc import Callable
 
 from dmamon.devices import Device
+from dmamon.devices.regs import RegInfo, RegisterBank
 from dmamon.memory import ConfigError, Engine, all_fixes
 from dmamon.monitor import Monitor, MonitorError, command, split_words
-from dmamon.views import fixes_lines
+from dmamon.views import fixes_lines, sentence_case
 
 _UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _DURATION = re.compile(r"^(\d+)(ns|us|ms|s)?$")
@@ -74,6 +75,11 @@ def quit_(mon: Monitor, args: str) -> None:
 def clock(mon: Monitor, args: str) -> None:
     words = split_words(args)
     m = mon.machine
+    if words and words[0] in ("step", "next") and m.halted:
+        raise MonitorError(
+            f"clock {words[0]}: the machine is {m.run_state}, time does not move; "
+            "system_reset brings it back"
+        )
     if words and words[0] == "step":
         if len(words) != 2:
             raise MonitorError("usage: clock step DURATION (e.g. clock step 100ms)")
@@ -188,6 +194,37 @@ def _reg_value(mon: Monitor, bank_cls: type, reg: str, text: str, old: int) -> i
     return value
 
 
+def _find_bank(mon: Monitor, op: str, dev_name: str, reg_name: str) -> tuple[Device, RegisterBank]:
+    """The device and bank of ``reg_name``; swapped arguments get a suggestion."""
+    m = mon.machine
+    try:
+        return m.find_bank(dev_name, reg_name)
+    except KeyError as e:
+        if dev_name not in m.devices and reg_name in m.devices:
+            try:
+                m.find_bank(reg_name, dev_name)
+            except KeyError:
+                pass
+            else:
+                raise MonitorError(
+                    f"reg: '{dev_name}' is a register of {reg_name}, not a device: "
+                    f"did you mean 'reg {op} {reg_name} {dev_name}'?"
+                ) from None
+        raise MonitorError(f"reg: {sentence_case(str(e.args[0]))}") from None
+
+
+def _say_ignored_bits(mon: Monitor, where: str, info: RegInfo, old: int, value: int) -> None:
+    """One line when a write tried to change bits a guest write cannot change."""
+    fixed = info.ro_mask | info.rc_mask
+    lost = (old ^ value) & fixed
+    if not lost:
+        return
+    if fixed == info.mask:
+        mon.out(f"reg: {where} is read-only: the write was ignored, as a guest's is")
+    else:
+        mon.out(f"reg: bits {lost:#x} of {where} are read-only: they were not written")
+
+
 def _as_guest(dev: Device, engine: Engine, access: Callable[[], None]) -> None:
     """Run a register access as MMIO dispatch would: one activation, with the device
     engaged in I/O, so re-entrant DMA from its hooks meets the guard as a guest's would."""
@@ -227,20 +264,19 @@ def reg(mon: Monitor, args: str) -> None:
         raise MonitorError("usage: reg read DEV REG [--peek]")
     if op == "write" and len(words) != 4:
         raise MonitorError("usage: reg write DEV REG VALUE")
-    try:
-        dev, bank = mon.machine.find_bank(dev_name, reg_name)
-    except KeyError as e:
-        raise MonitorError(f"reg: {e.args[0]}") from None
+    dev, bank = _find_bank(mon, op, dev_name, reg_name)
     cls = type(bank)
     info = cls.lookup(reg_name)
     assert info is not None
     engine = mon.machine.engine
     if op == "write":
-        value = _reg_value(mon, cls, info.name, words[3], bank.peek(info.name))
+        old = bank.peek(info.name)
+        value = _reg_value(mon, cls, info.name, words[3], old)
         if value >> info.width:
             raise MonitorError(f"reg: {value:#x} does not fit {info.name} ({info.width} bits)")
         _as_guest(dev, engine, lambda: bank.write(info.offset, value, info.size))
         mon.value = value
+        _say_ignored_bits(mon, f"{dev.name}.{info.name}", info, old, value)
         return
     if peek:
         value = bank.peek(info.name)
@@ -262,3 +298,43 @@ def reg(mon: Monitor, args: str) -> None:
     if fields:
         text += " (" + " ".join(f"{n}={v:#x}" for n, v in fields) + ")"
     mon.out(text)
+
+
+@command(
+    "pci",
+    "map dev [addr]",
+    "set a PCI function up as a guest does: BARs from addr, COMMAND memory + bus master",
+    "Devices",
+    details=(
+        "pci map DEV [ADDR]   issue the config writes a guest's firmware would (BAR addresses\n"
+        "                     from ADDR, default the next free address from 0xfe000000; then\n"
+        "                     COMMAND.MEMORY and .MASTER) through ports 0xcf8/0xcfc, and print\n"
+        "                     them as raw commands a script can replay instead"
+    ),
+    complete=("subcommand:map", "device", "symbol"),
+)
+def pci(mon: Monitor, args: str) -> None:
+    from dmamon.devices import PciDevice
+    from dmamon.pcimap import default_base, map_writes
+
+    words = split_words(args)
+    if not words or words[0] != "map" or len(words) not in (2, 3):
+        raise MonitorError("usage: pci map DEV [ADDR]")
+    m = mon.machine
+    try:
+        dev = m.device(words[1])
+    except KeyError as e:
+        raise MonitorError(f"pci map: {sentence_case(str(e.args[0]))}") from None
+    if not isinstance(dev, PciDevice):
+        raise MonitorError(f"pci map: device '{dev.name}' is not a PCI function")
+    base = mon.expr(words[2]) if len(words) == 3 else default_base(m.pci_devices(), dev)
+    try:
+        writes = map_writes(dev, base)
+    except ValueError as e:
+        raise MonitorError(f"pci map: {dev.name}: {e}") from None
+    mon.out(f"# pci map {dev.name}: the config writes a guest makes ({dev.bdf})")
+    for w in writes:
+        m.io_as.store(w.port, w.size, w.value)
+        mon.out(w.command)
+    mon.value = base
+    mon.data = {"device": dev.name, "base": base, "writes": [w.command for w in writes]}

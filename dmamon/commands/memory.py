@@ -18,6 +18,7 @@ from dmamon.render import (
     port_value,
     print_value,
 )
+from dmamon.views import sentence_case
 
 AREA = "Memory"
 MAX_DUMP = 1 << 20  # a dump larger than this is a typo, not a wish
@@ -163,18 +164,48 @@ def sum_(mon: Monitor, args: str) -> None:
     require_int32(addr, "sum")
     require_int32(size, "sum")
     end = (addr + size) & 0xFFFFFFFF  # QEMU's 32-bit arithmetic
-    data = mon.machine.memory.read(addr, max(end - addr, 0))[1] if end > addr else b""
+    data = _ldub_span(mon, addr, end) if end > addr else b""
     value = bsd_checksum(data)
     mon.value = value
     mon.data = {"sum": value}
     mon.out(checksum_line(value))
 
 
+def _ldub_span(mon: Monitor, addr: int, end: int) -> bytes:
+    """Bytes ``addr..end`` as QEMU's ``hmp_sum`` reads them: one ``address_space_ldub`` each.
+    An I/O region refuses a 1-byte access when 1 is not a valid size (edu's MMIO reads 0,
+    logged under guest_errors), unlike ``xp``, which widens the access. RAM spans are read
+    at once: the same bytes, faster."""
+    memory = mon.machine.memory
+    out = bytearray()
+    while addr < end:
+        fr = memory.lookup(addr)
+        mr = None if fr is None else fr.region
+        if fr is not None and mr is not None and mr.ram is not None:
+            n = min(end, fr.end) - addr
+            out += memory.read(addr, n)[1]
+            addr += n
+            continue
+        if fr is None:  # a hole: each ldub reads 0 (unassigned_mem_read), silently
+            nxt = memory.flatview.next_start_after(addr)
+            n = min(end, nxt if nxt is not None else end) - addr
+            out += bytes(n)
+            addr += n
+            continue
+        if mr is None or mr.ops is None:
+            out += memory.read(addr, 1)[1]
+        else:
+            off = fr.offset_in_region + addr - fr.start
+            out.append(memory.dispatch_read(mr, off, 1)[1] & 0xFF)
+        addr += 1
+    return bytes(out)
+
+
 def _dma_device(mon: Monitor, name: str) -> PciDevice:
     try:
         dev = mon.machine.device(name)
     except KeyError as e:
-        raise MonitorError(f"dma: {e.args[0]}") from None
+        raise MonitorError(f"dma: {sentence_case(str(e.args[0]))}") from None
     if not isinstance(dev, PciDevice) or dev.dma is None:
         raise MonitorError(f"dma: device '{name}' cannot master the bus")
     return dev

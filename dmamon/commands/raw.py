@@ -67,13 +67,14 @@ def _make(name: str) -> None:
                 out.append(w)
             else:
                 out.append(f"{mon.expr(w):#x}")
+        before = mon.machine.now_ns
         reply = execute(mon.machine, out)
         for line in reply.lines:
             if line is reply.lines[-1] and line == reply.reply:
                 break
             mon.out(line)
         if not reply.ok:
-            raise MonitorError(f"{name}: {reply.reply}")
+            raise MonitorError(_error_text(name, reply.reply))
         value = reply.value
         if isinstance(value, bytes):
             value = "0x" + value.hex()
@@ -81,9 +82,40 @@ def _make(name: str) -> None:
         mon.data = {"reply": reply.reply, "value": value}
         if reply.reply != "OK":
             mon.out(reply.reply[3:])
+        _explain_clock(mon, name, out, before)
 
     params = " ".join(usage.split()[1:]).lower()
     command(name, params, _summary(name), AREA, complete=("symbol",))(run)
+
+
+def _error_text(name: str, reply: str) -> str:
+    """The qtest ERR/FAIL reply as a monitor error: one ``name:`` prefix, not two."""
+    for tag in ("ERR ", "FAIL "):
+        if reply.startswith(tag):
+            reply = reply[len(tag) :]
+    return reply if reply.startswith(f"{name}:") else f"{name}: {reply}"
+
+
+def _explain_clock(mon: Monitor, name: str, words: list[str], before: int) -> None:
+    """Say why virtual time did not move where the user asked (qtest itself stays silent)."""
+    if name not in ("clock_step", "clock_set"):
+        return
+    m = mon.machine
+    if m.halted:
+        mon.out(f"{name}: the machine is {m.run_state}: time does not move until system_reset")
+    elif name == "clock_set" and len(words) > 1 and _number(words[1]) < before:
+        # QEMU's qtest_clock_warp only moves forward; its reply is the unchanged time.
+        mon.out(
+            f"clock_set: {_number(words[1])} ns is in the past (virtual time is {before} ns); "
+            "time never goes back"
+        )
+
+
+def _number(word: str) -> int:
+    try:
+        return int(word, 0)
+    except ValueError:
+        return int(word, 10)
 
 
 def _hex(w: str) -> bool:

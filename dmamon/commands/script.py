@@ -50,6 +50,14 @@ def help_(mon: Monitor, args: str) -> None:
         for line in info_help_lines():
             mon.out(line)
         return
+    if name.startswith("info "):  # QEMU: `help info SUB` shows that subcommand's line
+        sub = name[len("info ") :].strip()
+        lines = [line for line in info_help_lines() if line.split(" ", 2)[1] == sub]
+        if not lines:
+            raise MonitorError(f"unknown command: '{name}'")
+        for line in lines:
+            mon.out(line)
+        return
     found = COMMANDS.get(name)
     if found is None:
         raise MonitorError(f"unknown command: '{name}'")

@@ -210,7 +210,7 @@ def test_cpu_registers_are_unknown_because_dmamon_has_no_cpu() -> None:
         ("4k", 4096),
         ("2M", 2 << 20),
         ("1G", 1 << 30),
-        ("0x10K", 0x4000),
+        ("010K", 0x2000),
         ("1G*4", 4 << 30),
         ("4K + 1", 4097),
         ("0x1000 + 4K", 0x2000),
@@ -221,8 +221,14 @@ def test_size_suffixes_multiply_by_powers_of_1024(text: str, value: int) -> None
 
 
 def test_a_suffix_that_overflows_64_bits_is_too_large() -> None:
-    assert error_of("0x400000000000000G") == "number too large"
-    assert evaluate("0x3ffffffffG") == 0x3FFFFFFFF << 30
+    assert error_of("17179869184G") == "number too large"
+    assert evaluate("17179869183G") == 0x3FFFFFFFF << 30
+
+
+def test_a_suffix_after_hex_digits_is_an_error() -> None:
+    # 0xfg is a typo, not 15 GiB; QEMU 7.2.22 `p 0xfg`: extraneous characters
+    assert error_of("0xfg") == "extraneous characters at the end of line"
+    assert error_of("0x10K") == "extraneous characters at the end of line"
 
 
 def test_a_suffix_must_follow_the_digits_directly() -> None:

@@ -349,3 +349,22 @@ def test_checksum_of_nothing_is_five_zeros() -> None:
 def test_checksum_rotates_right_before_adding() -> None:
     assert bsd_checksum(b"\x01\x00") == 0x8000
     assert bsd_checksum(b"\x01\x01") == 0x8001
+
+
+def test_bsd_checksum_skipping_zero_runs_equals_the_byte_loop() -> None:
+    import random
+
+    from dmamon.render import bsd_checksum
+
+    def byte_loop(data: bytes) -> int:
+        total = 0
+        for b in data:
+            total = ((total >> 1) | (total << 15)) & 0xFFFF
+            total = (total + b) & 0xFFFF
+        return total
+
+    rng = random.Random(9)
+    for _ in range(200):
+        n = rng.randrange(0, 120)
+        data = bytes(rng.choice((0, 0, 0, rng.randrange(256))) for _ in range(n))
+        assert bsd_checksum(data) == byte_loop(data)

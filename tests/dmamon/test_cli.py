@@ -101,3 +101,30 @@ def test_shell_reads_commands_from_a_pipe() -> None:
     assert out.returncode == 0
     assert out.stdout.strip() == "VM status: running"
     assert "Traceback" not in out.stderr
+
+
+def test_end_of_a_pipe_without_quit_leaves_the_shell() -> None:
+    # issue 9: cmd2 called do_quit("") at EOF and the shell looped on AttributeError forever
+    for stdin in ("info status\n", ""):
+        out = subprocess.run(
+            [sys.executable, "-m", "dmamon"],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        assert out.returncode == 0
+        assert out.stdout.strip() == ("VM status: running" if stdin else "")
+        assert out.stderr == ""
+
+
+def test_end_of_devnull_leaves_the_shell_quickly() -> None:
+    import time
+
+    start = time.monotonic()  # wall clock only to bound the test, never compared as output
+    with open("/dev/null") as devnull:
+        out = subprocess.run(
+            [sys.executable, "-m", "dmamon"], stdin=devnull, capture_output=True, timeout=20
+        )
+    assert out.returncode == 0 and out.stderr == b""
+    assert time.monotonic() - start < 10

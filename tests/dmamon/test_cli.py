@@ -128,3 +128,46 @@ def test_end_of_devnull_leaves_the_shell_quickly() -> None:
         )
     assert out.returncode == 0 and out.stderr == b""
     assert time.monotonic() - start < 10
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _crashing_script(tmp_path: Path, expect_it: bool) -> str:
+    lab = (ROOT / "scripts/labs/reentrancy-edu.dmamon").read_text().splitlines()[:59]
+    lines = [ln for ln in lab if not ln.startswith("expect")]
+    if expect_it:
+        lines.append("expect info status == crashed")
+    return write(tmp_path, "crash.dmamon", "\n".join(lines) + "\n")
+
+
+def test_an_unexpected_crash_fails_the_file(tmp_path: Path) -> None:
+    # issue 9: dmamon run exited 0 after the machine crashed with no assertion expecting it
+    junit = tmp_path / "r.xml"
+    result = CliRunner().invoke(
+        main, ["run", "--junit", str(junit), _crashing_script(tmp_path, False)]
+    )
+    assert result.exit_code == 1
+    assert "crash.dmamon:55: machine crashed and no assertion expects it: stack overflow" in (
+        result.output
+    )
+    assert "machine crashed" in junit.read_text()
+
+
+def test_an_expected_crash_passes(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", _crashing_script(tmp_path, True)])
+    assert result.exit_code == 0, result.output
+
+
+def test_run_prints_a_summary_and_junit_has_totals(tmp_path: Path) -> None:
+    a = write(tmp_path, "a.dmamon", "expect print 1 == 1\nexpect print 2 == 2\n")
+    b = write(tmp_path, "b.dmamon", "expect print 1 == 1\n")
+    junit = tmp_path / "r.xml"
+    result = CliRunner().invoke(main, ["run", "--junit", str(junit), a, b])
+    assert result.exit_code == 0
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("2 files, 3 assertions, 0 failed, ") and last.endswith(" s")
+    root = ET.parse(junit).getroot()
+    assert root.get("tests") == "5" and root.get("failures") == "0" and root.get("errors") == "0"
+    for suite in root:
+        assert {"time", "errors", "skipped", "tests", "failures"} <= set(suite.attrib)

@@ -9,6 +9,7 @@ shell starts, so ``--help`` and ``--version`` stay instant.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -202,12 +203,34 @@ def build_machine(opts: MachineOptions) -> Machine:
     return machine
 
 
+def session_args(opts: MachineOptions) -> list[str]:
+    """The machine options of ``opts`` as a command line (a recording's ``# machine:``)."""
+    args: list[str] = []
+    if opts.machine_type != "q35":
+        args += ["-M", opts.machine_type]
+    if opts.memory != "128M":
+        args += ["-m", opts.memory]
+    if opts.nodefaults:
+        args.append("-nodefaults")
+    for spec in opts.devices:
+        args += ["-device", spec]
+    if opts.paused:
+        args.append("-S")
+    for spec in opts.traces:
+        args += ["-trace", spec]
+    if opts.log_items:
+        args += ["-d", opts.log_items]
+    return args
+
+
 def make_monitor(machine: Machine, opts: MachineOptions, out: TextIO, log: TextIO) -> Monitor:
     """A monitor over ``machine`` writing output to ``out`` and log lines to ``log``."""
     from dmamon.commands import AREAS  # noqa: F401  (registers every command)
     from dmamon.monitor import Monitor
+    from dmamon.recorder import Recorder
 
     mon = Monitor(machine, out, log)
+    mon.recording = Recorder(shlex.join(session_args(opts)))
     if opts.logfile:
         try:
             mon.logfile = Path(opts.logfile).open("a", encoding="utf-8")  # noqa: SIM115

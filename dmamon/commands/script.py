@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dmamon.hmpexpr import HmpError, evaluate
@@ -28,6 +30,7 @@ from dmamon.monitor import (
     os_reason,
     split_words,
 )
+from dmamon.recorder import Recorder
 
 AREA = "Scripts"
 _OPS = ("==", "!=", "<=", ">=", "<", ">")
@@ -78,7 +81,9 @@ def source(mon: Monitor, args: str) -> None:
         path = mon.script_dir / path
     if not path.is_file():
         raise MonitorError(f"Could not open '{path}': No such file or directory")
-    if not mon.run_file(path):
+    with _unrecorded(mon):
+        ok = mon.run_file(path)
+    if not ok:
         # the failure was reported where it happened; do not report it twice
         mon.failed = True
         mon.error = "\x00nested"
@@ -86,29 +91,49 @@ def source(mon: Monitor, args: str) -> None:
 
 @command(
     "record",
-    "file|stop",
-    "save the commands typed from now on as a runnable script",
+    "[-f] file|stop",
+    "save the commands typed from now on as a runnable script (-f: overwrite)",
     AREA,
     complete=("file",),
 )
 def record(mon: Monitor, args: str) -> None:
     words = split_words(args)
+    force = "-f" in words
+    words = [w for w in words if w != "-f"]
     if len(words) != 1:
-        raise MonitorError("usage: record FILE | record stop")
+        raise MonitorError("usage: record [-f] FILE | record stop")
+    rec = recorder_of(mon)
     if words[0] == "stop":
-        if mon.recording is None:
+        name, count = rec.path, rec.count
+        if not rec.stop():
             raise MonitorError("record: not recording")
-        mon.recording.close()
-        mon.recording = None
+        mon.out(f"recording stopped: {name} ({count} command{'s' if count != 1 else ''})")
         return
+    path = Path(words[0])
+    if path.exists() and not force:
+        raise MonitorError(f"record: '{path}' exists (record -f {path} overwrites it)")
     try:
-        f = Path(words[0]).open("w", encoding="utf-8")  # noqa: SIM115 - kept open until record stop
+        f = path.open("w", encoding="utf-8")  # noqa: SIM115 - kept open until record stop
     except OSError as e:
-        raise MonitorError(f"Could not open '{words[0]}': {os_reason(e)}") from None
-    if mon.recording is not None:
-        mon.recording.close()
-    f.write("# recorded by dmamon: replay with `dmamon run FILE`\n")
-    mon.recording = f
+        raise MonitorError(f"Could not open '{path}': {os_reason(e)}") from None
+    rec.start(f, str(path))
+    mon.out(f"recording to {path} ('record stop' ends it)")
+
+
+def recorder_of(mon: Monitor) -> Recorder:
+    """The session's :class:`Recorder` (one without a journal if the front end set none)."""
+    if not isinstance(mon.recording, Recorder):
+        mon.recording = Recorder()
+    return mon.recording
+
+
+@contextmanager
+def _unrecorded(mon: Monitor) -> Iterator[None]:
+    if isinstance(mon.recording, Recorder):
+        with mon.recording.paused():
+            yield
+    else:
+        yield
 
 
 def _note(mon: Monitor, text: str, failure: str | None) -> None:
@@ -168,7 +193,9 @@ def expect(mon: Monitor, args: str) -> None:
     if cmd.split(" ", 1)[0].startswith("expect"):
         raise MonitorError("expect: cannot nest assertions")
     text = f"expect {args}"
-    if not mon.execute(cmd):
+    with _unrecorded(mon):
+        done = mon.execute(cmd)
+    if not done:
         _note(mon, text, f"expect: '{cmd}' failed: {mon.error}")
         return
     got = mon.value
@@ -246,7 +273,8 @@ def expect_fail(mon: Monitor, args: str) -> None:
         raise MonitorError("expect-fail: usage: expect-fail COMMAND")
     mon.expecting_failure = True
     try:
-        ok = not mon.execute(cmd)
+        with _unrecorded(mon):
+            ok = not mon.execute(cmd)
     finally:
         mon.expecting_failure = False
     mon.failed = False

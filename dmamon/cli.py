@@ -146,14 +146,32 @@ def _trace_patterns(spec: str) -> list[str]:
 def script_options(path: Path, base: MachineOptions) -> MachineOptions:
     """``base`` merged with the options of the script's ``# machine:`` header.
 
-    Raises:
-        click.UsageError: the header has an unknown option.
-    """
-    from dmamon.runner import machine_args
+    A script with a header owns its machine: ``-device``/``-nodefaults`` given on the
+    command line as well is an error, since merging them would move the script's devices
+    to other slots and break what it asserts about them.
 
-    args = machine_args(path)
+    Raises:
+        click.UsageError: ``FILE:LINE:`` the header has an unknown option or clashes.
+    """
+    from dmamon.monitor import MonitorError
+    from dmamon.runner import machine_header
+
+    try:
+        number, args, misspelt = machine_header(path)
+    except MonitorError as e:
+        raise click.UsageError(str(e)) from None
+    if misspelt:
+        click.echo(
+            f"{path}:{misspelt}: warning: not a machine header (write '# machine: OPTIONS')",
+            err=True,
+        )
     if not args:
         return base
+    if base.devices or base.nodefaults:
+        raise click.UsageError(
+            f"{path}:{number}: the script's '# machine:' line sets its devices; "
+            "drop -device/-nodefaults from the command line"
+        )
 
     def _parse(**kwargs: Any) -> MachineOptions:
         return _collect(kwargs)
@@ -162,7 +180,7 @@ def script_options(path: Path, base: MachineOptions) -> MachineOptions:
     try:
         ctx = cmd.make_context(str(path), args)
     except click.ClickException as e:
-        raise click.UsageError(f"{path}: # machine: {e.format_message()}") from None
+        raise click.UsageError(f"{path}:{number}: # machine: {e.format_message()}") from None
     return base.merged(_collect(dict(ctx.params)))
 
 
@@ -239,7 +257,24 @@ def make_monitor(machine: Machine, opts: MachineOptions, out: TextIO, log: TextI
     return mon
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class _QemuGroup(click.Group):
+    """Reads QEMU's one-dash long options (``-display none``) as QEMU does."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from dmamon.qemu_argv import UnsupportedOption, normalise
+
+        try:
+            args = normalise(args)
+        except UnsupportedOption as e:
+            raise click.UsageError(str(e), ctx) from None
+        return super().parse_args(ctx, args)
+
+
+@click.group(
+    cls=_QemuGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "-V", "--version", prog_name="dmamon")
 @machine_options
 @click.option(

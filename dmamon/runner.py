@@ -81,19 +81,37 @@ def _run_qtest(path: Path, machine: Machine, out: TextIO, report: FileReport) ->
 MACHINE_HEADER = "# machine:"
 
 
-def machine_args(path: Path) -> list[str]:
-    """The machine options a script asks for in a ``# machine: OPTIONS`` line at its top
-    (e.g. ``# machine: -nodefaults -device edu,id=a -device edu,id=b``), or []."""
+def machine_header(path: Path) -> tuple[int, list[str], int]:
+    """The line number and machine options of a script's ``# machine: OPTIONS`` line at its
+    top (e.g. ``# machine: -nodefaults -device edu,id=a``), or (0, [], ...); the third item
+    is the line of a misspelt header (``#machine:``) the caller should warn about, or 0.
+
+    Raises:
+        MonitorError: ``FILE:LINE:`` unbalanced quotes.
+    """
+    import re
     import shlex
 
     try:
         with path.open(encoding="utf-8") as f:
-            for _, line in zip(range(20), f, strict=False):
-                if line.startswith(MACHINE_HEADER):
-                    return shlex.split(line[len(MACHINE_HEADER) :])
-    except (OSError, UnicodeDecodeError, ValueError):
-        return []
-    return []
+            head = [line for _, line in zip(range(20), f, strict=False)]
+    except (OSError, UnicodeDecodeError):
+        return 0, [], 0
+    misspelt = 0
+    for number, line in enumerate(head, 1):
+        if line.startswith(MACHINE_HEADER):
+            try:
+                return number, shlex.split(line[len(MACHINE_HEADER) :]), misspelt
+            except ValueError as e:
+                raise MonitorError(f"{path}:{number}: # machine: {e}") from None
+        if not misspelt and re.match(r"#\s*machine\s*:", line):
+            misspelt = number
+    return 0, [], misspelt
+
+
+def machine_args(path: Path) -> list[str]:
+    """The options of :func:`machine_header` alone."""
+    return machine_header(path)[1]
 
 
 def run_files(

@@ -33,6 +33,24 @@ from dmamon.monitor import (
 from dmamon.recorder import Recorder
 
 AREA = "Scripts"
+
+EXPECT_HELP = """\
+Assertions make a .dmamon script check itself (a graded lab, a regression test):
+
+  expect readl edu0.ident == 0x010000ed   run a command, compare its value
+  expect info status == running           values may be words
+  expect-output VM status: running        regex over the previous command's output
+  expect-log Invalid read at addr         regex over log/trace lines of the previous command
+  expect-no-log Blocked re-entrant        ... and that none matches
+  expect-fail xp /x nosuchdev             the command must fail
+
+Operators: == != < <= > >=. Numbers are HMP expressions; anything else compares as text.
+A run state compares as the shell shows it: a machine in prelaunch ("paused (prelaunch)")
+is paused, so 'expect info status == paused' holds for it, and so do '== prelaunch' and
+'== paused (prelaunch)'."""
+
+# Text values that also answer to the words the shell shows for them.
+_TEXT_ALIASES = {"prelaunch": ("paused", "paused (prelaunch)")}
 _OPS = ("==", "!=", "<=", ">=", "<", ">")
 _SPLIT = re.compile(r"\s(==|!=|<=|>=|<|>)\s")
 
@@ -163,7 +181,8 @@ def _compare(got: int | str | None, op: str, want_text: str, mon: Monitor) -> bo
         }[op]
     g, w = str(got), str(want)
     if op in ("==", "!="):
-        return (g == w) == (op == "==")
+        same = g == w or w in _TEXT_ALIASES.get(g, ())
+        return same == (op == "==")
     raise MonitorError(f"expect: cannot order {g!r} and {w!r} with {op}")
 
 
@@ -178,7 +197,7 @@ def _show(v: int | str | None) -> str:
     "command op value",
     "assert on a command's value (op: == != < <= > >=)",
     AREA,
-    details=__doc__ or "",
+    details=EXPECT_HELP,
     complete=("command",),
 )
 def expect(mon: Monitor, args: str) -> None:

@@ -171,3 +171,46 @@ def test_run_prints_a_summary_and_junit_has_totals(tmp_path: Path) -> None:
     assert root.get("tests") == "5" and root.get("failures") == "0" and root.get("errors") == "0"
     for suite in root:
         assert {"time", "errors", "skipped", "tests", "failures"} <= set(suite.attrib)
+
+
+def test_qemu_options_are_not_misread_by_click(tmp_path: Path) -> None:
+    # issue 9: "-display none" was "-d isplay" + "No such command 'none'"
+    script = write(tmp_path, "a.dmamon", "expect info status == running\n")
+    for extra in (
+        ["-display", "none"],
+        ["-nographic"],
+        ["-monitor", "stdio"],
+        ["-serial", "none"],
+        ["-accel", "qtest"],
+        ["-machine", "q35,accel=qtest"],
+    ):
+        result = CliRunner().invoke(main, [*extra, "run", script])
+        assert result.exit_code == 0, (extra, result.output)
+
+
+def test_an_unmodelled_qemu_option_is_refused_by_its_name(tmp_path: Path) -> None:
+    script = write(tmp_path, "a.dmamon", "info status\n")
+    result = CliRunner().invoke(main, ["-smp", "2", "run", script])
+    assert result.exit_code == 2
+    assert "-smp: a QEMU option dmamon does not model" in result.output
+
+
+def test_bad_machine_header_names_file_and_line(tmp_path: Path) -> None:
+    script = write(tmp_path, "a.dmamon", "# lab\n# machine: -frobnicate\ninfo status\n")
+    result = CliRunner().invoke(main, ["run", script])
+    assert result.exit_code == 2
+    assert f"{script}:2: # machine:" in result.output
+
+
+def test_machine_header_without_its_space_is_warned_about(tmp_path: Path) -> None:
+    script = write(tmp_path, "a.dmamon", "#machine: -nodefaults\ninfo status\n")
+    result = CliRunner().invoke(main, ["run", script])
+    assert f"{script}:1: warning: not a machine header" in result.output
+
+
+def test_command_line_devices_do_not_move_a_labs_devices(tmp_path: Path) -> None:
+    # decision: an error, not a merge; the lab's assertions name its slots and ids
+    script = write(tmp_path, "a.dmamon", "# machine: -nodefaults -device edu,id=a\n")
+    result = CliRunner().invoke(main, ["run", "-device", "edu,id=b", script])
+    assert result.exit_code == 2
+    assert f"{script}:1: the script's '# machine:' line sets its devices" in result.output

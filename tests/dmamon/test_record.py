@@ -41,3 +41,19 @@ def test_record_does_not_overwrite_without_f(tmp_path: Path) -> None:
     assert mon.execute(f"record -f {path}")  # type: ignore[attr-defined]
     mon.execute("record stop")  # type: ignore[attr-defined]
     assert "precious" not in path.read_text()
+
+
+def test_expect_paused_holds_in_prelaunch_as_the_shell_shows_it() -> None:
+    opts = MachineOptions(paused=True)
+    buf = io.StringIO()
+    mon = make_monitor(build_machine(opts), opts, buf, buf)
+    assert mon.execute("expect info status == paused")
+    assert mon.execute("expect info status == paused (prelaunch)")
+    assert mon.execute("expect info status == prelaunch")
+    assert not mon.execute("expect info status == running")
+
+
+def test_help_expect_is_plain_text() -> None:
+    mon, buf = session([])
+    mon.execute("help expect")  # type: ignore[attr-defined]
+    assert "``" not in buf.getvalue() and "prelaunch" in buf.getvalue()

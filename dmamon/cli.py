@@ -288,7 +288,7 @@ def main(ctx: click.Context, /, startup: str | None, **kwargs: Any) -> None:
     """A QEMU-style monitor over a simulated machine, for DMA and IOMMU work.
 
     With no subcommand, start the interactive shell on the default machine (q35-like,
-    128 MiB, edu at 00:01.0). Type 'help' there; 'scripts/tour.dmamon' is the first lab.
+    128 MiB, edu at 00:01.0). Type 'help' there; 'source tour' runs the first lab.
     """
     opts = _collect(kwargs)
     ctx.obj = opts
@@ -381,6 +381,8 @@ def qtest(
             qt.serve_unix(machine, socket_path, log=log)
         else:
             qt.serve_stdio(machine, sys.stdin, sys.stdout, log=log)
+    except KeyboardInterrupt:  # Ctrl-C ends the server: no click "Aborted!"
+        ctx.exit(130)
     finally:
         if log is not None:
             log.close()
@@ -429,3 +431,5 @@ def qmp(ctx: click.Context, /, socket_path: str | None, tcp: str | None, **kwarg
         )
     except (OSError, ValueError) as e:
         raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:  # Ctrl-C ends the server: no click "Aborted!"
+        ctx.exit(130)

@@ -83,24 +83,46 @@ def _scripted(mon: Monitor) -> tuple[str, int]:
     return mon.where()
 
 
+SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts"
+"""The scripts shipped in the package (``source tour``)."""
+
+
+def _script_path(mon: Monitor, name: str) -> tuple[Path, bool]:
+    """The file ``source NAME`` runs, and whether it is a shipped script."""
+    path = Path(name)
+    if not path.is_absolute():
+        path = mon.script_dir / path
+    if path.is_file():
+        return path, False
+    shipped = SCRIPTS_DIR / (name if name.endswith(".dmamon") else f"{name}.dmamon")
+    if "/" not in name and shipped.is_file():
+        return shipped, True
+    raise MonitorError(f"Could not open '{path}': No such file or directory")
+
+
 @command(
     "source",
-    "file",
-    "run the commands of a .dmamon script (paths relative to the including script)",
+    "[--echo] file",
+    "run the commands of a .dmamon script (paths relative to the including script;"
+    " a bare name such as 'tour' runs a shipped script); --echo shows each command",
     AREA,
     complete=("file",),
 )
 def source(mon: Monitor, args: str) -> None:
     words = split_words(args)
+    echo = "--echo" in words
+    words = [w for w in words if w != "--echo"]
     if len(words) != 1:
-        raise MonitorError("source: usage: source FILE")
-    path = Path(words[0])
-    if not path.is_absolute():
-        path = mon.script_dir / path
-    if not path.is_file():
-        raise MonitorError(f"Could not open '{path}': No such file or directory")
-    with _unrecorded(mon):
-        ok = mon.run_file(path)
+        raise MonitorError("source: usage: source [--echo] FILE")
+    path, shipped = _script_path(mon, words[0])
+    saved = mon.echo_prompt
+    if (echo or shipped) and saved is None:  # a shipped lab shows what it runs
+        mon.echo_prompt = "(dmamon) "
+    try:
+        with _unrecorded(mon):
+            ok = mon.run_file(path)
+    finally:
+        mon.echo_prompt = saved
     if not ok:
         # the failure was reported where it happened; do not report it twice
         mon.failed = True

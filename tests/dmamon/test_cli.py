@@ -214,3 +214,47 @@ def test_command_line_devices_do_not_move_a_labs_devices(tmp_path: Path) -> None
     result = CliRunner().invoke(main, ["run", "-device", "edu,id=b", script])
     assert result.exit_code == 2
     assert f"{script}:1: the script's '# machine:' line sets its devices" in result.output
+
+
+def test_ctrl_c_ends_qmp_and_qtest_without_aborted(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    for args in (["qtest"], ["qmp", "--socket", str(tmp_path / "q.sock")]):
+        p = subprocess.Popen(
+            [sys.executable, "-m", "dmamon", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.5)  # let it start serving (bounded by the timeout below)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=20)
+        assert "Aborted!" not in err and "Traceback" not in err, err
+
+
+def test_source_runs_the_shipped_tour_from_anywhere_and_echoes(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "dmamon"],
+        input="source tour\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0
+    assert out.stdout.startswith("(dmamon) info pci\n")
+    assert "tour.dmamon" not in out.stderr
+
+
+def test_source_echo_shows_each_command(tmp_path: Path) -> None:
+    script = write(tmp_path, "a.dmamon", "print 1\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "dmamon"],
+        input=f"source --echo {script}\nsource {script}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout == "(dmamon) print 1\n0x1\n0x1\n"

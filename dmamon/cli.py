@@ -9,6 +9,7 @@ shell starts, so ``--help`` and ``--version`` stay instant.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,14 +146,32 @@ def _trace_patterns(spec: str) -> list[str]:
 def script_options(path: Path, base: MachineOptions) -> MachineOptions:
     """``base`` merged with the options of the script's ``# machine:`` header.
 
-    Raises:
-        click.UsageError: the header has an unknown option.
-    """
-    from dmamon.runner import machine_args
+    A script with a header owns its machine: ``-device``/``-nodefaults`` given on the
+    command line as well is an error, since merging them would move the script's devices
+    to other slots and break what it asserts about them.
 
-    args = machine_args(path)
+    Raises:
+        click.UsageError: ``FILE:LINE:`` the header has an unknown option or clashes.
+    """
+    from dmamon.monitor import MonitorError
+    from dmamon.runner import machine_header
+
+    try:
+        number, args, misspelt = machine_header(path)
+    except MonitorError as e:
+        raise click.UsageError(str(e)) from None
+    if misspelt:
+        click.echo(
+            f"{path}:{misspelt}: warning: not a machine header (write '# machine: OPTIONS')",
+            err=True,
+        )
     if not args:
         return base
+    if base.devices or base.nodefaults:
+        raise click.UsageError(
+            f"{path}:{number}: the script's '# machine:' line sets its devices; "
+            "drop -device/-nodefaults from the command line"
+        )
 
     def _parse(**kwargs: Any) -> MachineOptions:
         return _collect(kwargs)
@@ -161,7 +180,7 @@ def script_options(path: Path, base: MachineOptions) -> MachineOptions:
     try:
         ctx = cmd.make_context(str(path), args)
     except click.ClickException as e:
-        raise click.UsageError(f"{path}: # machine: {e.format_message()}") from None
+        raise click.UsageError(f"{path}:{number}: # machine: {e.format_message()}") from None
     return base.merged(_collect(dict(ctx.params)))
 
 
@@ -202,12 +221,34 @@ def build_machine(opts: MachineOptions) -> Machine:
     return machine
 
 
+def session_args(opts: MachineOptions) -> list[str]:
+    """The machine options of ``opts`` as a command line (a recording's ``# machine:``)."""
+    args: list[str] = []
+    if opts.machine_type != "q35":
+        args += ["-M", opts.machine_type]
+    if opts.memory != "128M":
+        args += ["-m", opts.memory]
+    if opts.nodefaults:
+        args.append("-nodefaults")
+    for spec in opts.devices:
+        args += ["-device", spec]
+    if opts.paused:
+        args.append("-S")
+    for spec in opts.traces:
+        args += ["-trace", spec]
+    if opts.log_items:
+        args += ["-d", opts.log_items]
+    return args
+
+
 def make_monitor(machine: Machine, opts: MachineOptions, out: TextIO, log: TextIO) -> Monitor:
     """A monitor over ``machine`` writing output to ``out`` and log lines to ``log``."""
     from dmamon.commands import AREAS  # noqa: F401  (registers every command)
     from dmamon.monitor import Monitor
+    from dmamon.recorder import Recorder
 
     mon = Monitor(machine, out, log)
+    mon.recording = Recorder(shlex.join(session_args(opts)))
     if opts.logfile:
         try:
             mon.logfile = Path(opts.logfile).open("a", encoding="utf-8")  # noqa: SIM115
@@ -216,7 +257,24 @@ def make_monitor(machine: Machine, opts: MachineOptions, out: TextIO, log: TextI
     return mon
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class _QemuGroup(click.Group):
+    """Reads QEMU's one-dash long options (``-display none``) as QEMU does."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from dmamon.qemu_argv import UnsupportedOption, normalise
+
+        try:
+            args = normalise(args)
+        except UnsupportedOption as e:
+            raise click.UsageError(str(e), ctx) from None
+        return super().parse_args(ctx, args)
+
+
+@click.group(
+    cls=_QemuGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "-V", "--version", prog_name="dmamon")
 @machine_options
 @click.option(
@@ -230,7 +288,7 @@ def main(ctx: click.Context, /, startup: str | None, **kwargs: Any) -> None:
     """A QEMU-style monitor over a simulated machine, for DMA and IOMMU work.
 
     With no subcommand, start the interactive shell on the default machine (q35-like,
-    128 MiB, edu at 00:01.0). Type 'help' there; 'scripts/tour.dmamon' is the first lab.
+    128 MiB, edu at 00:01.0). Type 'help' there; 'source tour' runs the first lab.
     """
     opts = _collect(kwargs)
     ctx.obj = opts
@@ -323,6 +381,8 @@ def qtest(
             qt.serve_unix(machine, socket_path, log=log)
         else:
             qt.serve_stdio(machine, sys.stdin, sys.stdout, log=log)
+    except KeyboardInterrupt:  # Ctrl-C ends the server: no click "Aborted!"
+        ctx.exit(130)
     finally:
         if log is not None:
             log.close()
@@ -371,3 +431,5 @@ def qmp(ctx: click.Context, /, socket_path: str | None, tcp: str | None, **kwarg
         )
     except (OSError, ValueError) as e:
         raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:  # Ctrl-C ends the server: no click "Aborted!"
+        ctx.exit(130)

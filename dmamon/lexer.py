@@ -27,7 +27,7 @@ from pygments.token import (  # type: ignore[import-untyped, unused-ignore]
     Whitespace,
 )
 
-__all__ = ["ASSERTION", "ASSERTIONS", "COMMAND", "FORMAT", "DmamonLexer"]
+__all__ = ["ANSI_COLOURS", "ASSERTION", "ASSERTIONS", "COMMAND", "FORMAT", "DmamonLexer"]
 
 COMMAND = Keyword
 """Token type of a command word (``xp``, ``trace-event``, ``@``)."""
@@ -40,6 +40,23 @@ FORMAT = Keyword.Type
 
 ASSERTIONS = ("expect", "expect-log", "expect-no-log", "expect-output")
 """The assertion commands."""
+
+ANSI_COLOURS: dict[object, str] = {
+    Comment: "italic ansibrightblack",
+    COMMAND: "bold ansiblue",
+    ASSERTION: "bold ansimagenta",
+    FORMAT: "ansicyan",
+    Number: "ansiyellow",
+    String: "ansigreen",
+    Keyword.Constant: "ansigreen",
+    Operator: "ansired",
+    Name.Label: "ansicyan",
+    Name.Variable: "ansicyan",
+    Name.Attribute: "ansigreen",
+    Name.Variable.Global: "ansiyellow",
+}
+"""Input-line colours in the terminal's own palette (ANSI named colours, never a fixed
+RGB or 256-colour value), so they stay readable on dark and light backgrounds alike."""
 
 # Text that can't continue a word: used to keep on/off and options from matching inside names.
 _WORD_END = r"(?![\w.\-])"

@@ -15,16 +15,19 @@ from typing import Any, TextIO
 
 import cmd2
 from prompt_toolkit.lexers import PygmentsLexer
+from prompt_toolkit.styles import style_from_pygments_dict
 
 from dmamon.commands import AREAS
-from dmamon.lexer import DmamonLexer
-from dmamon.memory import LOG_ITEMS, all_events, all_fixes
-from dmamon.monitor import COMMANDS, INFO, CommandSpec, Monitor
+from dmamon.completion import CompletionContext, argument_kinds, candidates
+from dmamon.lexer import ANSI_COLOURS, DmamonLexer
+from dmamon.monitor import COMMANDS, CommandSpec, Monitor
 
 __all__ = ["DmamonShell", "build_command_sets"]
 
 # cmd2 built-ins dmamon replaces (help, quit) or hides (they make no sense here).
 _REPLACED = {"help", "quit", "?"}
+SHELL_STYLE = style_from_pygments_dict(ANSI_COLOURS)
+
 _HIDDEN = (
     "edit",
     "shell",
@@ -106,21 +109,30 @@ class DmamonShell(cmd2.Cmd):
         )
         self.monitor = monitor
         self.prompt = "(dmamon) "
+        self.interactive = interactive
         self.intro = (
-            "dmamon monitor - type 'help' for commands, 'help expect' for script assertions"
+            "dmamon monitor - type 'help' for commands, 'help expect' for script assertions,"
+            " 'quit' (or Ctrl-D) to leave"
         )
         self.debug = False
         for name in _HIDDEN:
             if name in self.get_all_commands():
                 self.disable_command(name, f"unknown command: '{name}'")
         self.main_session.lexer = PygmentsLexer(DmamonLexer)
+        # the terminal's own palette (ANSI named colours), readable on dark and light themes
+        self.main_session.style = SHELL_STYLE
+        self.main_session.include_default_pygments_style = False
 
     # -- running ---------------------------------------------------------------------------
 
     def run_line(self, line: str) -> bool:
         """Run one line through the monitor; True asks cmd2 to leave the loop."""
         self.monitor.out_stream = self.stdout
-        self.monitor.execute(line)
+        try:
+            self.monitor.execute(line)
+        except KeyboardInterrupt:  # Ctrl-C in a long command: say so, keep the shell
+            self.perror("interrupted")
+            return False
         return self.monitor.quit_requested
 
     def default(self, statement: cmd2.Statement) -> bool | None:
@@ -135,14 +147,21 @@ class DmamonShell(cmd2.Cmd):
         """Complete command names after ``help``."""
         return self.basic_complete(text, line, begidx, endidx, sorted(COMMANDS))
 
-    def do_quit(self, statement: cmd2.Statement) -> bool | None:  # type: ignore[override]
+    def do_quit(self, statement: cmd2.Statement | str) -> bool | None:
         """Quit the emulator."""
-        self.run_line(statement.raw)
+        # cmd2 itself calls do_quit("") (a str, not a Statement) on some paths
+        self.run_line(statement.raw if isinstance(statement, cmd2.Statement) else "quit")
         return True
 
-    def do_eof(self, _: cmd2.Statement) -> bool:
-        """End of input leaves the shell."""
-        return True
+    def do_exit(self, statement: cmd2.Statement) -> bool | None:
+        """Leave the shell (as quit)."""
+        return self.do_quit("")
+
+    def do__eof(self, _: object) -> bool | None:
+        """End of input (Ctrl-D on an empty line, the end of a pipe) leaves the shell."""
+        if self.interactive:
+            self.poutput("")  # the shell's prompt goes on a line of its own
+        return self.do_quit("")
 
     def pexcept(self, exception: BaseException, **kwargs: Any) -> None:
         """One line, never a traceback or cmd2's "enable full traceback" hint."""
@@ -155,60 +174,20 @@ class DmamonShell(cmd2.Cmd):
 
     # -- completion ------------------------------------------------------------------------
 
-    def _candidates(self, kind: str, words: list[str]) -> list[str]:
-        m = self.monitor.machine
-        if kind == "command":
-            return sorted(COMMANDS)
-        if kind == "info":
-            return sorted(INFO)
-        if kind == "device":
-            return list(m.devices)
-        if kind == "devtype":
-            from dmamon.devices import DEVICE_TYPES
-
-            return sorted(n for n, c in DEVICE_TYPES.items() if c.user_creatable)
-        if kind == "event":
-            return [e.name for e in all_events()]
-        if kind == "fix":
-            return [s.name for s in all_fixes()]
-        if kind == "logitem":
-            return [*LOG_ITEMS, "none", "help"]
-        if kind.startswith("subcommand:"):
-            return kind.split(":", 1)[1].split(",")
-        if kind == "register":
-            dev_name = next((w for w in words if w in m.devices), None)
-            if dev_name is None:
-                return []
-            return [
-                info.name
-                for bank in m.device(dev_name).banks().values()
-                for info in type(bank).registers()
-            ]
-        if kind == "symbol":
-            out = list(m.devices)
-            for name, dev in m.devices.items():
-                for bank in dev.banks().values():
-                    out += [f"{name}.{info.name}" for info in type(bank).registers()]
-            return out
-        return []
-
     def complete_args(
         self, spec: CommandSpec, text: str, line: str, begidx: int, endidx: int
     ) -> cmd2.Completions:
-        """Complete the argument under the cursor from what the command takes there."""
+        """Complete the argument under the cursor from what the command takes there
+        (the completion kinds of :mod:`dmamon.completion`)."""
         words = line[:begidx].split()[1:]
-        if spec.name == "info" and words:
-            sub = INFO.get(words[0])
-            kinds = ("info", *(sub.complete if sub else ()))
-        else:
-            kinds = spec.complete
-        pos = len(words)
+        kinds = argument_kinds(spec, words)
         if not kinds:
             return self.basic_complete(text, line, begidx, endidx, [])
-        kind = kinds[min(pos, len(kinds) - 1)]
+        kind = kinds[min(len(words), len(kinds) - 1)]
         if kind == "file":
             return self.path_complete(text, line, begidx, endidx)
-        return self.basic_complete(text, line, begidx, endidx, self._candidates(kind, words))
+        found = candidates(kind, CompletionContext(self.monitor.machine, words))
+        return self.basic_complete(text, line, begidx, endidx, found)
 
 
 def run_shell(monitor: Monitor) -> int:

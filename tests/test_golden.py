@@ -16,14 +16,17 @@ from dmamon.monitor import Monitor
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
-SCRIPTS = sorted(p.relative_to(ROOT) for p in (ROOT / "scripts").rglob("*.dmamon")) + sorted(
-    p.relative_to(ROOT) for p in GOLDEN.glob("*.dmamon")
-)
+SCRIPTS = sorted(
+    p.relative_to(ROOT)
+    for p in [*(ROOT / "scripts").rglob("*.dmamon"), *(ROOT / "dmamon/scripts").rglob("*.dmamon")]
+) + sorted(p.relative_to(ROOT) for p in GOLDEN.glob("*.dmamon"))
 
 
 def expected_path(script: Path) -> Path:
     if script.parts[0] == "scripts":
         return GOLDEN / "scripts" / script.relative_to("scripts").with_suffix(".out")
+    if script.parts[:2] == ("dmamon", "scripts"):  # the tour ships in the package
+        return GOLDEN / "scripts" / script.relative_to("dmamon/scripts").with_suffix(".out")
     return (ROOT / script).with_suffix(".out")
 
 
@@ -55,7 +58,7 @@ def test_script_prints_its_golden_transcript(script: Path, request: pytest.Fixtu
 
 
 @pytest.mark.parametrize(
-    "script", [s for s in SCRIPTS if s.parts[0] == "scripts"], ids=lambda s: str(s)
+    "script", [s for s in SCRIPTS if "scripts" in s.parts[:2]], ids=lambda s: str(s)
 )
 def test_every_example_script_holds_its_assertions(script: Path) -> None:
     cwd = os.getcwd()

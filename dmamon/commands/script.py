@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dmamon.hmpexpr import HmpError, evaluate
@@ -28,8 +30,27 @@ from dmamon.monitor import (
     os_reason,
     split_words,
 )
+from dmamon.recorder import Recorder
 
 AREA = "Scripts"
+
+EXPECT_HELP = """\
+Assertions make a .dmamon script check itself (a graded lab, a regression test):
+
+  expect readl edu0.ident == 0x010000ed   run a command, compare its value
+  expect info status == running           values may be words
+  expect-output VM status: running        regex over the previous command's output
+  expect-log Invalid read at addr         regex over log/trace lines of the previous command
+  expect-no-log Blocked re-entrant        ... and that none matches
+  expect-fail xp /x nosuchdev             the command must fail
+
+Operators: == != < <= > >=. Numbers are HMP expressions; anything else compares as text.
+A run state compares as the shell shows it: a machine in prelaunch ("paused (prelaunch)")
+is paused, so 'expect info status == paused' holds for it, and so do '== prelaunch' and
+'== paused (prelaunch)'."""
+
+# Text values that also answer to the words the shell shows for them.
+_TEXT_ALIASES = {"prelaunch": ("paused", "paused (prelaunch)")}
 _OPS = ("==", "!=", "<=", ">=", "<", ">")
 _SPLIT = re.compile(r"\s(==|!=|<=|>=|<|>)\s")
 
@@ -70,23 +91,47 @@ def _scripted(mon: Monitor) -> tuple[str, int]:
     return mon.where()
 
 
+SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts"
+"""The scripts shipped in the package (``source tour``)."""
+
+
+def _script_path(mon: Monitor, name: str) -> tuple[Path, bool]:
+    """The file ``source NAME`` runs, and whether it is a shipped script."""
+    path = Path(name)
+    if not path.is_absolute():
+        path = mon.script_dir / path
+    if path.is_file():
+        return path, False
+    shipped = SCRIPTS_DIR / (name if name.endswith(".dmamon") else f"{name}.dmamon")
+    if "/" not in name and shipped.is_file():
+        return shipped, True
+    raise MonitorError(f"Could not open '{path}': No such file or directory")
+
+
 @command(
     "source",
-    "file",
-    "run the commands of a .dmamon script (paths relative to the including script)",
+    "[--echo] file",
+    "run the commands of a .dmamon script (paths relative to the including script;"
+    " a bare name such as 'tour' runs a shipped script); --echo shows each command",
     AREA,
     complete=("file",),
 )
 def source(mon: Monitor, args: str) -> None:
     words = split_words(args)
+    echo = "--echo" in words
+    words = [w for w in words if w != "--echo"]
     if len(words) != 1:
-        raise MonitorError("source: usage: source FILE")
-    path = Path(words[0])
-    if not path.is_absolute():
-        path = mon.script_dir / path
-    if not path.is_file():
-        raise MonitorError(f"Could not open '{path}': No such file or directory")
-    if not mon.run_file(path):
+        raise MonitorError("source: usage: source [--echo] FILE")
+    path, shipped = _script_path(mon, words[0])
+    saved = mon.echo_prompt
+    if (echo or shipped) and saved is None:  # a shipped lab shows what it runs
+        mon.echo_prompt = "(dmamon) "
+    try:
+        with _unrecorded(mon):
+            ok = mon.run_file(path)
+    finally:
+        mon.echo_prompt = saved
+    if not ok:
         # the failure was reported where it happened; do not report it twice
         mon.failed = True
         mon.error = "\x00nested"
@@ -94,29 +139,49 @@ def source(mon: Monitor, args: str) -> None:
 
 @command(
     "record",
-    "file|stop",
-    "save the commands typed from now on as a runnable script",
+    "[-f] file|stop",
+    "save the commands typed from now on as a runnable script (-f: overwrite)",
     AREA,
     complete=("file",),
 )
 def record(mon: Monitor, args: str) -> None:
     words = split_words(args)
+    force = "-f" in words
+    words = [w for w in words if w != "-f"]
     if len(words) != 1:
-        raise MonitorError("usage: record FILE | record stop")
+        raise MonitorError("usage: record [-f] FILE | record stop")
+    rec = recorder_of(mon)
     if words[0] == "stop":
-        if mon.recording is None:
+        name, count = rec.path, rec.count
+        if not rec.stop():
             raise MonitorError("record: not recording")
-        mon.recording.close()
-        mon.recording = None
+        mon.out(f"recording stopped: {name} ({count} command{'s' if count != 1 else ''})")
         return
+    path = Path(words[0])
+    if path.exists() and not force:
+        raise MonitorError(f"record: '{path}' exists (record -f {path} overwrites it)")
     try:
-        f = Path(words[0]).open("w", encoding="utf-8")  # noqa: SIM115 - kept open until record stop
+        f = path.open("w", encoding="utf-8")  # noqa: SIM115 - kept open until record stop
     except OSError as e:
-        raise MonitorError(f"Could not open '{words[0]}': {os_reason(e)}") from None
-    if mon.recording is not None:
-        mon.recording.close()
-    f.write("# recorded by dmamon: replay with `dmamon run FILE`\n")
-    mon.recording = f
+        raise MonitorError(f"Could not open '{path}': {os_reason(e)}") from None
+    rec.start(f, str(path))
+    mon.out(f"recording to {path} ('record stop' ends it)")
+
+
+def recorder_of(mon: Monitor) -> Recorder:
+    """The session's :class:`Recorder` (one without a journal if the front end set none)."""
+    if not isinstance(mon.recording, Recorder):
+        mon.recording = Recorder()
+    return mon.recording
+
+
+@contextmanager
+def _unrecorded(mon: Monitor) -> Iterator[None]:
+    if isinstance(mon.recording, Recorder):
+        with mon.recording.paused():
+            yield
+    else:
+        yield
 
 
 def _note(mon: Monitor, text: str, failure: str | None) -> None:
@@ -146,7 +211,8 @@ def _compare(got: int | str | None, op: str, want_text: str, mon: Monitor) -> bo
         }[op]
     g, w = str(got), str(want)
     if op in ("==", "!="):
-        return (g == w) == (op == "==")
+        same = g == w or w in _TEXT_ALIASES.get(g, ())
+        return same == (op == "==")
     raise MonitorError(f"expect: cannot order {g!r} and {w!r} with {op}")
 
 
@@ -161,7 +227,7 @@ def _show(v: int | str | None) -> str:
     "command op value",
     "assert on a command's value (op: == != < <= > >=)",
     AREA,
-    details=__doc__ or "",
+    details=EXPECT_HELP,
     complete=("command",),
 )
 def expect(mon: Monitor, args: str) -> None:
@@ -176,7 +242,9 @@ def expect(mon: Monitor, args: str) -> None:
     if cmd.split(" ", 1)[0].startswith("expect"):
         raise MonitorError("expect: cannot nest assertions")
     text = f"expect {args}"
-    if not mon.execute(cmd):
+    with _unrecorded(mon):
+        done = mon.execute(cmd)
+    if not done:
         _note(mon, text, f"expect: '{cmd}' failed: {mon.error}")
         return
     got = mon.value
@@ -254,7 +322,8 @@ def expect_fail(mon: Monitor, args: str) -> None:
         raise MonitorError("expect-fail: usage: expect-fail COMMAND")
     mon.expecting_failure = True
     try:
-        ok = not mon.execute(cmd)
+        with _unrecorded(mon):
+            ok = not mon.execute(cmd)
     finally:
         mon.expecting_failure = False
     mon.failed = False

@@ -101,3 +101,160 @@ def test_shell_reads_commands_from_a_pipe() -> None:
     assert out.returncode == 0
     assert out.stdout.strip() == "VM status: running"
     assert "Traceback" not in out.stderr
+
+
+def test_end_of_a_pipe_without_quit_leaves_the_shell() -> None:
+    # issue 9: cmd2 called do_quit("") at EOF and the shell looped on AttributeError forever
+    for stdin in ("info status\n", ""):
+        out = subprocess.run(
+            [sys.executable, "-m", "dmamon"],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        assert out.returncode == 0
+        assert out.stdout.strip() == ("VM status: running" if stdin else "")
+        assert out.stderr == ""
+
+
+def test_end_of_devnull_leaves_the_shell_quickly() -> None:
+    import time
+
+    start = time.monotonic()  # wall clock only to bound the test, never compared as output
+    with open("/dev/null") as devnull:
+        out = subprocess.run(
+            [sys.executable, "-m", "dmamon"], stdin=devnull, capture_output=True, timeout=20
+        )
+    assert out.returncode == 0 and out.stderr == b""
+    assert time.monotonic() - start < 10
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _crashing_script(tmp_path: Path, expect_it: bool) -> str:
+    lab = (ROOT / "scripts/labs/reentrancy-edu.dmamon").read_text().splitlines()[:59]
+    lines = [ln for ln in lab if not ln.startswith("expect")]
+    if expect_it:
+        lines.append("expect info status == crashed")
+    return write(tmp_path, "crash.dmamon", "\n".join(lines) + "\n")
+
+
+def test_an_unexpected_crash_fails_the_file(tmp_path: Path) -> None:
+    # issue 9: dmamon run exited 0 after the machine crashed with no assertion expecting it
+    junit = tmp_path / "r.xml"
+    result = CliRunner().invoke(
+        main, ["run", "--junit", str(junit), _crashing_script(tmp_path, False)]
+    )
+    assert result.exit_code == 1
+    assert "crash.dmamon:55: machine crashed and no assertion expects it: stack overflow" in (
+        result.output
+    )
+    assert "machine crashed" in junit.read_text()
+
+
+def test_an_expected_crash_passes(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", _crashing_script(tmp_path, True)])
+    assert result.exit_code == 0, result.output
+
+
+def test_run_prints_a_summary_and_junit_has_totals(tmp_path: Path) -> None:
+    a = write(tmp_path, "a.dmamon", "expect print 1 == 1\nexpect print 2 == 2\n")
+    b = write(tmp_path, "b.dmamon", "expect print 1 == 1\n")
+    junit = tmp_path / "r.xml"
+    result = CliRunner().invoke(main, ["run", "--junit", str(junit), a, b])
+    assert result.exit_code == 0
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("2 files, 3 assertions, 0 failed, ") and last.endswith(" s")
+    root = ET.parse(junit).getroot()
+    assert root.get("tests") == "5" and root.get("failures") == "0" and root.get("errors") == "0"
+    for suite in root:
+        assert {"time", "errors", "skipped", "tests", "failures"} <= set(suite.attrib)
+
+
+def test_qemu_options_are_not_misread_by_click(tmp_path: Path) -> None:
+    # issue 9: "-display none" was "-d isplay" + "No such command 'none'"
+    script = write(tmp_path, "a.dmamon", "expect info status == running\n")
+    for extra in (
+        ["-display", "none"],
+        ["-nographic"],
+        ["-monitor", "stdio"],
+        ["-serial", "none"],
+        ["-accel", "qtest"],
+        ["-machine", "q35,accel=qtest"],
+    ):
+        result = CliRunner().invoke(main, [*extra, "run", script])
+        assert result.exit_code == 0, (extra, result.output)
+
+
+def test_an_unmodelled_qemu_option_is_refused_by_its_name(tmp_path: Path) -> None:
+    script = write(tmp_path, "a.dmamon", "info status\n")
+    result = CliRunner().invoke(main, ["-smp", "2", "run", script])
+    assert result.exit_code == 2
+    assert "-smp: a QEMU option dmamon does not model" in result.output
+
+
+def test_bad_machine_header_names_file_and_line(tmp_path: Path) -> None:
+    script = write(tmp_path, "a.dmamon", "# lab\n# machine: -frobnicate\ninfo status\n")
+    result = CliRunner().invoke(main, ["run", script])
+    assert result.exit_code == 2
+    assert f"{script}:2: # machine:" in result.output
+
+
+def test_machine_header_without_its_space_is_warned_about(tmp_path: Path) -> None:
+    script = write(tmp_path, "a.dmamon", "#machine: -nodefaults\ninfo status\n")
+    result = CliRunner().invoke(main, ["run", script])
+    assert f"{script}:1: warning: not a machine header" in result.output
+
+
+def test_command_line_devices_do_not_move_a_labs_devices(tmp_path: Path) -> None:
+    # decision: an error, not a merge; the lab's assertions name its slots and ids
+    script = write(tmp_path, "a.dmamon", "# machine: -nodefaults -device edu,id=a\n")
+    result = CliRunner().invoke(main, ["run", "-device", "edu,id=b", script])
+    assert result.exit_code == 2
+    assert f"{script}:1: the script's '# machine:' line sets its devices" in result.output
+
+
+def test_ctrl_c_ends_qmp_and_qtest_without_aborted(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    for args in (["qtest"], ["qmp", "--socket", str(tmp_path / "q.sock")]):
+        p = subprocess.Popen(
+            [sys.executable, "-m", "dmamon", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.5)  # let it start serving (bounded by the timeout below)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=20)
+        assert "Aborted!" not in err and "Traceback" not in err, err
+
+
+def test_source_runs_the_shipped_tour_from_anywhere_and_echoes(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "dmamon"],
+        input="source tour\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0
+    assert out.stdout.startswith("(dmamon) info pci\n")
+    assert "tour.dmamon" not in out.stderr
+
+
+def test_source_echo_shows_each_command(tmp_path: Path) -> None:
+    script = write(tmp_path, "a.dmamon", "print 1\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "dmamon"],
+        input=f"source --echo {script}\nsource {script}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout == "(dmamon) print 1\n0x1\n0x1\n"

@@ -8,6 +8,7 @@ from dmamon.devices.base import DEVICE_TYPES, Device, SimHeap, SimObject
 from dmamon.devices.machine import Machine, parse_size
 from dmamon.devices.pci import PciDevice
 from dmamon.devices.props import DeviceSpec, Prop, parse_device_spec
+from dmamon.devices.regs import RegInfo, RegisterBank
 
 __all__ = [
     "DEVICE_TYPES",
@@ -16,6 +17,8 @@ __all__ = [
     "Machine",
     "PciDevice",
     "Prop",
+    "RegInfo",
+    "RegisterBank",
     "SimHeap",
     "SimObject",
     "parse_device_spec",

@@ -25,11 +25,10 @@ Fix switches:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Final
 
-from dmamon.memory import MemTxResult, TraceEvent, all_events
+from dmamon.memory import MemTxResult, TraceEvent, all_events, glob_match
 
 if TYPE_CHECKING:
     from dmamon.devices import Device, Machine
@@ -152,16 +151,9 @@ def save_memory(machine: Machine, addr: int, size: int, stream: BinaryIO) -> Non
 # -- trace events --------------------------------------------------------------------------
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    """glib's g_pattern_match_simple: ``*`` and ``?`` only, no escapes or classes."""
-    parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern]
-    return re.compile("".join(parts), re.DOTALL)
-
-
 def match_trace_events(pattern: str) -> list[TraceEvent]:
     """The trace events ``pattern`` names, in declaration order (QEMU's glob)."""
-    rx = _glob(pattern)
-    return [e for e in all_events() if rx.fullmatch(e.name)]
+    return [e for e in all_events() if glob_match(pattern, e.name)]
 
 
 def trace_event_states(

@@ -17,8 +17,8 @@ __all__ = [
     "checksum_line",
     "dump_chunks",
     "fold_frames",
-    "plural",
     "memory_dump",
+    "plural",
     "port_value",
     "print_value",
 ]

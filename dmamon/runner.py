@@ -18,7 +18,14 @@ from dmamon.devices import Machine
 from dmamon.memory import TraceRecord
 from dmamon.monitor import Failure, Monitor, MonitorError
 
-__all__ = ["FileReport", "run_files"]
+__all__ = [
+    "FileReport",
+    "machine_args",
+    "machine_header",
+    "run_files",
+    "summary_line",
+    "write_junit",
+]
 
 
 @dataclass

@@ -22,7 +22,11 @@ from dmamon.completion import CompletionContext, argument_kinds, candidates
 from dmamon.lexer import ANSI_COLOURS, DmamonLexer
 from dmamon.monitor import COMMANDS, CommandSpec, Monitor
 
-__all__ = ["DmamonShell", "build_command_sets"]
+__all__ = [
+    "DmamonShell",
+    "build_command_sets",
+    "run_shell",
+]
 
 # cmd2 built-ins dmamon replaces (help, quit) or hides (they make no sense here).
 _REPLACED = {"help", "quit", "?"}

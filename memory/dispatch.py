@@ -22,7 +22,14 @@ from dmamon.memory.txn import MemTxAttrs, MemTxResult
 if TYPE_CHECKING:
     from dmamon.memory.engine import Engine
 
-__all__ = ["access_size", "dispatch_read", "dispatch_write", "pow2floor", "unassigned"]
+__all__ = [
+    "access_size",
+    "dispatch_read",
+    "dispatch_write",
+    "pow2floor",
+    "unassigned",
+    "valid",
+]
 
 _OK = MemTxResult.OK
 _DECODE = MemTxResult.DECODE_ERROR

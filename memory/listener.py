@@ -32,7 +32,15 @@ if TYPE_CHECKING:
     from dmamon.memory.address_space import AddressSpace
     from dmamon.memory.flatview import FlatRange
 
-__all__ = ["MemoryListener", "MemoryRegionSection"]
+__all__ = [
+    "MemoryListener",
+    "MemoryRegionSection",
+    "deliver",
+    "diff",
+    "sections_of",
+    "unwatch",
+    "watch",
+]
 
 
 @dataclass(frozen=True, slots=True)

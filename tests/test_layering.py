@@ -191,18 +191,6 @@ def test_a_plugin_importing_another_device_or_plugin_is_caught() -> None:
 
 # -- __all__: sorted and complete --------------------------------------------------------------
 
-# Modules other work owns today whose __all__ is not yet sorted or complete: each entry is a
-# debt to pay, not a licence (remove it when the module is fixed; the test then guards it).
-ALL_DEBTS = {
-    "devices/amdvi/formats.py": "unsorted",
-    "devices/amdvi/registers.py": "mmio_reg_name",
-    "devices/amdvi/walk.py": "explain_walk",
-    "dmamon/qmp.py": "qdict_order",
-    "dmamon/runner.py": "machine_args, write_junit",
-    "dmamon/shell.py": "run_shell",
-}
-
-
 def all_sort_key(name: str) -> tuple[int, str]:
     """isort's order (ruff RUF022), the house style: CONSTANTS, then Classes, then the rest."""
     return (0 if name.isupper() else 1 if name[:1].isupper() else 2, name)
@@ -240,7 +228,7 @@ def all_problems(source: str) -> list[str]:
     return problems
 
 
-ALL_FILES = [p for _, p in sources() if str(p.relative_to(ROOT)) not in ALL_DEBTS]
+ALL_FILES = [p for _, p in sources()]
 
 
 @pytest.mark.parametrize("path", ALL_FILES, ids=[str(p.relative_to(ROOT)) for p in ALL_FILES])
@@ -263,7 +251,3 @@ def test_the_all_checker_catches_order_and_omissions() -> None:
         "__all__ leaves out c",
     ]
 
-
-def test_the_all_debts_are_still_owed() -> None:
-    """Once a listed module is fixed, its entry must go (so the list only shrinks)."""
-    assert [f for f in ALL_DEBTS if not all_problems((ROOT / f).read_text())] == []

@@ -38,8 +38,8 @@ __all__ = [
     "encode_event",
     "encode_pte",
     "invalidation_address",
-    "level_page_size",
     "large_page_size",
+    "level_page_size",
     "perm_of",
 ]
 

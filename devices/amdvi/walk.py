@@ -38,7 +38,11 @@ from dmamon.memory import MemTxResult
 if TYPE_CHECKING:
     from dmamon.devices.amdvi.device import AmdIommu
 
-__all__ = ["RamCache", "WalkOutcome", "run_walk"]
+__all__ = [
+    "RamCache",
+    "WalkOutcome",
+    "run_walk",
+]
 
 _OK = MemTxResult.OK
 _Q = struct.Struct("<Q")

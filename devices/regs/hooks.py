@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from types import FunctionType
 from typing import Final, Never, TypeVar
 
-__all__ = ["before_write", "on_read", "on_write"]
+__all__ = [
+    "HookDecl",
+    "before_write",
+    "check_signature",
+    "collect_hooks",
+    "on_read",
+    "on_write",
+]
 
 _HOOK_ATTR: Final = "__dmamon_reg_hooks__"
 ON_READ: Final = "on_read"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dmamon.memory import all_events
+from dmamon import ops
 from dmamon.monitor import (
     INFO,
     Monitor,
@@ -137,17 +137,13 @@ def info_registers(mon: Monitor, args: str) -> None:
 
 @info_command("trace-events", "[name] [vcpu]", "show available trace-events & their state")
 def info_trace_events(mon: Monitor, args: str) -> None:
-    import fnmatch
-
     words = split_words(args)
     pattern = words[0] if words else "*"
-    tracer = mon.machine.engine.tracer
-    events = [e for e in all_events() if fnmatch.fnmatchcase(e.name, pattern)]
     # QEMU lists in reverse declaration order (its list is built by prepending).
-    events.reverse()
-    mon.data = {e.name: e in tracer.enabled for e in events}
-    for e in events:
-        mon.out(f"{e.name} : state {1 if e in tracer.enabled else 0}")
+    states = ops.trace_event_states(mon.machine, ops.match_trace_events(pattern)[::-1])
+    mon.data = {e.name: on for e, on in states}
+    for e, on in states:
+        mon.out(f"{e.name} : state {int(on)}")
 
 
 @info_command("fixes", "", "show the bug-fix switches, their state and what they stand for")

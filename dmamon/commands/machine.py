@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-from dmamon.devices import Device
-from dmamon.devices.regs import RegInfo, RegisterBank
-from dmamon.memory import ConfigError, Engine, all_fixes
+from dmamon import ops
+from dmamon.devices import Device, RegInfo, RegisterBank
+from dmamon.memory import ConfigError, all_fixes
 from dmamon.monitor import Monitor, MonitorError, command, split_words
 from dmamon.views import fixes_lines, sentence_case
 
@@ -121,7 +120,7 @@ def fix(mon: Monitor, args: str) -> None:
     if len(words) != 2 or words[1] not in ("on", "off"):
         raise MonitorError("usage: fix NAME on|off")
     try:
-        fixes.set(words[0], words[1] == "on")
+        ops.set_fix(mon.machine, words[0], words[1] == "on")
     except KeyError:
         known = ", ".join(s.name for s in all_fixes())
         raise MonitorError(f"fix: unknown switch '{words[0]}' (known: {known})") from None
@@ -225,22 +224,6 @@ def _say_ignored_bits(mon: Monitor, where: str, info: RegInfo, old: int, value: 
         mon.out(f"reg: bits {lost:#x} of {where} are read-only: they were not written")
 
 
-def _as_guest(dev: Device, engine: Engine, access: Callable[[], None]) -> None:
-    """Run a register access as MMIO dispatch would: one activation, with the device
-    engaged in I/O, so re-entrant DMA from its hooks meets the guard as a guest's would."""
-    guard = dev.guard
-
-    def engaged() -> None:
-        was = guard.engaged_in_io
-        guard.engaged_in_io = True
-        try:
-            access()
-        finally:
-            guard.engaged_in_io = was
-
-    engine.run_activation(engaged)
-
-
 @command(
     "reg",
     "read|write dev reg [value] [--peek]",
@@ -268,22 +251,16 @@ def reg(mon: Monitor, args: str) -> None:
     cls = type(bank)
     info = cls.lookup(reg_name)
     assert info is not None
-    engine = mon.machine.engine
     if op == "write":
         old = bank.peek(info.name)
         value = _reg_value(mon, cls, info.name, words[3], old)
         if value >> info.width:
             raise MonitorError(f"reg: {value:#x} does not fit {info.name} ({info.width} bits)")
-        _as_guest(dev, engine, lambda: bank.write(info.offset, value, info.size))
+        ops.reg_write(mon.machine, dev, bank, info, value)
         mon.value = value
         _say_ignored_bits(mon, f"{dev.name}.{info.name}", info, old, value)
         return
-    if peek:
-        value = bank.peek(info.name)
-    else:
-        box: list[int] = []
-        _as_guest(dev, engine, lambda: box.append(bank.read(info.offset, info.size)))
-        value = box[0] if box else 0
+    value = ops.reg_read(mon.machine, dev, bank, info, peek=peek)
     fields = cls.decode(info.name, value)
     mon.value = value
     mon.data = {

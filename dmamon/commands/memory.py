@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dmamon import ops
 from dmamon.devices import PciDevice
 from dmamon.dumpfmt import split_format
 from dmamon.hmpexpr import require_int32
@@ -146,12 +147,7 @@ def pmemsave(mon: Monitor, args: str) -> None:
         raise MonitorError(f"pmemsave: size {size:#x} is larger than 4 GiB")
     try:
         with path.open("wb") as f:
-            left, a = size, addr
-            while left:  # QEMU ignores the result: unassigned memory saves as zeros
-                n = min(left, 1 << 20)
-                f.write(mon.machine.memory.read(a, n)[1])
-                a += n
-                left -= n
+            ops.save_memory(mon.machine, addr, size, f)
     except OSError as e:
         raise MonitorError(f"Could not open '{path}': {os_reason(e)}") from None
 

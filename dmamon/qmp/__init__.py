@@ -49,6 +49,7 @@ and the session turns it into ``{"event": "DMAMON_IOMMU_FAULT", "data": {...}}``
 """
 
 from dmamon.qmp import pci as _pci  # noqa: F401 - registers query-pci
+from dmamon.qmp import qom as _qom  # noqa: F401 - registers qom-list, qom-get
 from dmamon.qmp.base import QEMU_VERSION, EventListener, QmpError
 from dmamon.qmp.commands import COMMANDS, QmpCommand, qmp_command
 from dmamon.qmp.events import event_listeners, payload_converter, publish_event

@@ -32,7 +32,13 @@ if TYPE_CHECKING:
     from dmamon.devices.regs import RegInfo, RegisterBank
     from dmamon.qmp.session import QmpSession
 
-__all__ = ["COMMANDS", "Args", "CommandFn", "QmpCommand", "qmp_command"]
+__all__ = [
+    "COMMANDS",
+    "Args",
+    "CommandFn",
+    "QmpCommand",
+    "qmp_command",
+]
 
 Args = dict[str, object]
 CommandFn = Callable[["QmpSession", Args], JsonValue]

@@ -6,7 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["GHashSet", "mod_utf8", "qdict_order"]
+__all__ = [
+    "GHashSet",
+    "mod_utf8",
+    "qdict_order",
+]
 
 
 def mod_utf8(s: str) -> bytes:

@@ -23,7 +23,10 @@ from dmamon.qmp.json_parser import (
     _Token,
 )
 
-__all__ = ["JsonStreamParser", "ParsedMessage"]
+__all__ = [
+    "JsonStreamParser",
+    "ParsedMessage",
+]
 
 
 # Lexer states (qobject/json-lexer.c); the number states are its IN_* states.

@@ -8,7 +8,10 @@ from typing import Final
 from dmamon.qmp.base import JsonValue
 from dmamon.qmp.ghash import qdict_order
 
-__all__ = ["encode_json", "line"]
+__all__ = [
+    "encode_json",
+    "line",
+]
 
 # -- writer (qobject/json-writer.c + QDict iteration order) --------------------------------
 

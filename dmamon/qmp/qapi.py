@@ -8,7 +8,10 @@ from typing import Final
 from dmamon.qmp.base import JsonValue, QmpError
 from dmamon.qmp.ghash import GHashSet, qdict_order
 
-__all__ = ["Param", "marshal"]
+__all__ = [
+    "Param",
+    "marshal",
+]
 
 _U64: Final = (1 << 64) - 1
 _I64_MIN: Final = -(1 << 63)

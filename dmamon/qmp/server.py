@@ -18,7 +18,10 @@ from dmamon.servers import listen_tcp, listen_unix, parse_tcp, remove_unix
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
 
-__all__ = ["QmpServer", "serve_qmp"]
+__all__ = [
+    "QmpServer",
+    "serve_qmp",
+]
 
 
 class QmpServer:

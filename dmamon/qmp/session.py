@@ -28,7 +28,9 @@ from dmamon.qmp.qapi import marshal
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
 
-__all__ = ["QmpSession"]
+__all__ = [
+    "QmpSession",
+]
 
 
 class QmpSession:

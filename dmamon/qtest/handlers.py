@@ -28,7 +28,22 @@ from dmamon.qtest.payload import _b64decode, _hex_payload
 if TYPE_CHECKING:
     from dmamon.qtest.session import QtestSession
 
-__all__ = ["FAST_HANDLERS", "HANDLERS", "Handler"]
+__all__ = [
+    "FAST_HANDLERS",
+    "HANDLERS",
+    "Handler",
+    "b64read",
+    "b64write",
+    "clock_set",
+    "clock_step",
+    "endianness",
+    "intercept",
+    "memset",
+    "module_load",
+    "read",
+    "set_irq_in",
+    "write",
+]
 
 Handler = Callable[["QtestSession", list[str]], str]
 

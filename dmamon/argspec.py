@@ -20,7 +20,12 @@ is taken off every line by :meth:`Monitor.execute` before parsing.
 
 Kinds live in :data:`KINDS`; a plug-in adds its own with :func:`register_kind` (the AMD
 IOMMU plug-in adds ``requester``: a device name or ``bb:dd.f``). Each kind names what the
-shell completes at its position (``device``, ``symbol``, ``file``, ``subcommand:a,b``...).
+shell completes at its position (``device``, ``symbol``, ``file``, ``subcommand:a,b``...);
+:mod:`dmamon.completion` maps those names to candidates.
+
+Messages: a wrong count says ``usage: USAGE`` (``usage=`` on the command overrides the
+generated line where HMP's own wording differs); a bad value of a parameter declared with
+``error=`` says that text instead of the kind's (``{word}`` is the word typed).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ if TYPE_CHECKING:
     from dmamon.monitor import Monitor
 
 __all__ = [
-    "COMPLETERS",
+    "HMP_COUNT_ERRORS",
     "KINDS",
     "ArgError",
     "ArgKind",
@@ -47,13 +52,17 @@ __all__ = [
     "flag",
     "option",
     "parse_args",
-    "register_completer",
     "register_kind",
     "scan_word",
     "usage_text",
 ]
 
 _SPACE = " \t"
+HMP_COUNT_ERRORS = "\x00hmp"
+"""``usage=`` of a command whose count errors follow QEMU's HMP parser: one too many is
+``NAME: extraneous characters at the end of line``; one missing says the missing
+parameter's ``error`` (or ``unexpected end of expression`` for an expression, ``NAME:
+string expected`` for a word)."""
 _SIZE = re.compile(r"^(\d+)([KMG])i?B?$", re.IGNORECASE)
 _UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 _OPTION = re.compile(r"--[A-Za-z]")
@@ -95,6 +104,8 @@ class Param:
         metavar: the word in the usage line (default: the name in capitals; for a choice
             ``a|b``).
         complete: overrides the kind's completion (``rest`` of a command line: ``command``).
+        error: the whole one-line error for a bad value (``{word}``: what was typed),
+            in place of the kind's own message.
     """
 
     name: str
@@ -104,6 +115,7 @@ class Param:
     choices: tuple[str, ...] = ()
     metavar: str = ""
     complete: str = ""
+    error: str = ""
 
     @property
     def keyword(self) -> str:
@@ -143,11 +155,12 @@ def arg(
     choices: tuple[str, ...] = (),
     metavar: str = "",
     complete: str = "",
+    error: str = "",
 ) -> Param:
     """A positional parameter (see :class:`Param`)."""
     if kind not in KINDS:
         raise ValueError(f"unknown argument kind {kind!r}")
-    return Param(name, kind, optional, default, choices, metavar, complete)
+    return Param(name, kind, optional, default, choices, metavar, complete, error)
 
 
 def flag(name: str) -> Param:
@@ -169,19 +182,6 @@ def register_kind(name: str, scan: Scanner, complete: str = "") -> None:
     if name in KINDS:
         raise ValueError(f"argument kind {name!r} registered twice")
     KINDS[name] = ArgKind(name, scan, complete)
-
-
-Completer = Callable[["Monitor", Sequence[str]], list[str]]
-COMPLETERS: dict[str, Completer] = {}
-"""Completion kinds a plug-in adds: kind -> candidates given the monitor and the words typed
-so far. The shell consults it for a kind it does not know itself."""
-
-
-def register_completer(kind: str, candidates: Completer) -> None:
-    """Add a completion kind (a plug-in's own names: queues, namespaces, rings...)."""
-    if kind in COMPLETERS:
-        raise ValueError(f"completion kind {kind!r} registered twice")
-    COMPLETERS[kind] = candidates
 
 
 # -- scanners --------------------------------------------------------------------------------
@@ -313,33 +313,60 @@ def _read_option(
     return found, parsed, end
 
 
-def parse_args(mon: Monitor, name: str, params: Sequence[Param], text: str) -> dict[str, object]:
+def _scan_positional(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
+    try:
+        return KINDS[param.kind].scan(mon, param, text, pos)
+    except ArgError as e:
+        if not param.error or e.bare:
+            raise
+        word = scan_word(text, pos)[0]
+        raise ArgError(param.error.format(word=word), bare=True) from None
+
+
+def parse_args(
+    mon: Monitor, name: str, params: Sequence[Param], text: str, usage: str = ""
+) -> dict[str, object]:
     """Read ``text`` against ``params``: the handler's keyword arguments.
+
+    Args:
+        usage: the usage line of count errors (default: :func:`usage_text`).
 
     Raises:
         ArgError: a bad option, value or count (``usage: ...`` for a wrong count).
         HmpError: an expression error, with QEMU's text.
     """
-    usage = usage_text(name, params)
+    usage = usage or usage_text(name, params)
     values: dict[str, object] = {p.keyword: p.default for p in params}
     positionals = [p for p in params if not p.is_option]
     index = 0
     pos = _skip(text, 0)
     while pos < len(text):
         if _OPTION.match(text, pos):
-            found, value, pos = _read_option(mon, params, text, pos, usage)
+            shown = usage_text(name, params) if usage == HMP_COUNT_ERRORS else usage
+            found, value, pos = _read_option(mon, params, text, pos, shown)
             values[found.keyword] = value
             continue
         if index >= len(positionals):
-            if not params:
+            if not params or usage == HMP_COUNT_ERRORS:
                 raise ArgError("extraneous characters at the end of line")
             raise ArgError(f"usage: {usage}", bare=True)
         param = positionals[index]
-        values[param.keyword], pos = KINDS[param.kind].scan(mon, param, text, pos)
+        values[param.keyword], pos = _scan_positional(mon, param, text, pos)
         index += 1
-    if any(not p.optional for p in positionals[index:]):
-        raise ArgError(f"usage: {usage}", bare=True)
+    missing = next((p for p in positionals[index:] if not p.optional), None)
+    if missing is not None:
+        raise _missing(missing, usage)
     return values
+
+
+def _missing(param: Param, usage: str) -> ArgError:
+    if usage != HMP_COUNT_ERRORS:
+        return ArgError(f"usage: {usage}", bare=True)
+    if param.error:
+        return ArgError(param.error.format(word=""), bare=True)
+    if param.kind in ("expr", "hmpexpr", "size"):
+        return ArgError("unexpected end of expression", bare=True)
+    return ArgError("string expected")
 
 
 def completion_kind(params: Sequence[Param], words: Sequence[str]) -> str:
@@ -364,5 +391,5 @@ def completion_kind(params: Sequence[Param], words: Sequence[str]) -> str:
     positionals = [p for p in params if not p.is_option]
     if taken < len(positionals):
         return positionals[taken].completes
-    names = [p.name for p in params if p.is_option]
+    names = [p.name for p in params if p.is_option and p.name not in words]
     return "subcommand:" + ",".join(names) if names else ""

@@ -201,7 +201,7 @@ def build_machine(opts: MachineOptions) -> Machine:
         machine = Machine(size, devices, opts.machine_type, paused=opts.paused)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
-    tracer = machine.engine.tracer
+    tracer = machine.tracer
     for spec in opts.traces:
         for pattern in _trace_patterns(spec):
             on = not pattern.startswith("-")

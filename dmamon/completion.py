@@ -1,17 +1,18 @@
-"""Tab-completion candidates, looked up by completion kind.
+"""Tab-completion candidates, looked up by completion kind: the one registry.
 
-A command says what its arguments complete to with the ``complete=`` kinds of its
-:class:`~dmamon.monitor.CommandSpec` (``("subcommand:read,write", "device", "register")``):
-one kind per position, the last one repeating. Each kind names a completer in
-:data:`COMPLETERS`; a plug-in that brings a new kind registers it with :func:`completer`::
+What to complete at a position comes from the command's spec:
+:meth:`~dmamon.monitor.CommandSpec.completion_kind` knows subcommands, option values and
+flags of declared commands (a kind per parameter, from :mod:`dmamon.argspec`), and the
+``complete=`` tuple of the others. Each kind names a completer in :data:`COMPLETERS`
+(``subcommand:a,b`` is a literal word list and needs none); a plug-in that brings a new
+kind registers it with :func:`completer`::
 
     @completer("queue")
     def _queues(ctx: CompletionContext) -> list[str]:
         return [q.name for q in my_device(ctx.machine).queues]
 
-Commands whose spec lists no kinds (or too few) can be given theirs with
-:func:`set_argument_kinds` (``info mtree`` offers its flags this way). This module imports
-no UI library; the cmd2 shell only turns the candidates into completions.
+This module imports no UI library; the cmd2 shell only turns the candidates into
+completions.
 """
 
 from __future__ import annotations
@@ -21,15 +22,13 @@ from dataclasses import dataclass
 
 from dmamon.devices import Machine
 from dmamon.memory import LOG_ITEMS, all_events, all_fixes
-from dmamon.monitor import COMMANDS, INFO, CommandSpec
+from dmamon.monitor import COMMANDS, INFO
 
 __all__ = [
     "COMPLETERS",
     "CompletionContext",
-    "argument_kinds",
     "candidates",
     "completer",
-    "set_argument_kinds",
 ]
 
 
@@ -39,8 +38,8 @@ class CompletionContext:
 
     Attributes:
         machine: the machine of the session.
-        words: the argument words before the one being completed (no command name;
-            for ``info SUB`` they start with ``SUB``).
+        words: the argument words before the one being completed (no command name; for
+            ``info SUB`` and ``reg read`` they start with the subcommand).
     """
 
     machine: Machine
@@ -52,36 +51,21 @@ Completer = Callable[[CompletionContext], list[str]]
 COMPLETERS: dict[str, Completer] = {}
 """Completion kind -> completer. ``subcommand:a,b`` kinds need no entry."""
 
-_EXTRA_KINDS: dict[str, tuple[str, ...]] = {}
-
 
 def completer(kind: str) -> Callable[[Completer], Completer]:
-    """Register the completer of a completion kind (decorator); a later one replaces it."""
+    """Register the completer of a completion kind (decorator).
+
+    Raises:
+        ValueError: the kind has a completer already.
+    """
 
     def deco(func: Completer) -> Completer:
+        if kind in COMPLETERS:
+            raise ValueError(f"completion kind {kind!r} registered twice")
         COMPLETERS[kind] = func
         return func
 
     return deco
-
-
-def set_argument_kinds(path: str, kinds: tuple[str, ...]) -> None:
-    """Give command ``path`` (``"reg"``, ``"info mtree"``) these argument kinds, in place of
-    what its spec declares."""
-    _EXTRA_KINDS[path] = kinds
-
-
-def argument_kinds(spec: CommandSpec, words: list[str]) -> tuple[str, ...]:
-    """The kinds of ``spec``'s arguments, by position (``info`` takes its subcommand's)."""
-    if spec.name == "info":
-        if not words:
-            return ("info",)
-        sub = INFO.get(words[0])
-        if sub is None:
-            return ("info",)
-        own = _EXTRA_KINDS.get(f"info {sub.name}", sub.complete)
-        return ("info", *own)
-    return _EXTRA_KINDS.get(spec.name, spec.complete)
 
 
 def candidates(kind: str, ctx: CompletionContext) -> list[str]:
@@ -169,15 +153,11 @@ def _mtree_flags(ctx: CompletionContext) -> list[str]:
     return [f for f in ("-f", "-d", "-o", "-D") if f not in ctx.words]
 
 
-@completer("reg-arg")
-def _reg_args(ctx: CompletionContext) -> list[str]:
-    """After ``reg read DEV REG``: ``--peek``; after ``reg write DEV REG``: ``FIELD=``."""
+@completer("reg-field")
+def _reg_fields(ctx: CompletionContext) -> list[str]:
+    """After ``reg write DEV REG``: that register's ``FIELD=`` names."""
     words = ctx.words
-    if len(words) < 3 or words[0] not in ("read", "write"):
-        return []
-    if words[0] == "read":
-        return [] if "--peek" in words else ["--peek"]
-    if len(words) > 3 or words[1] not in ctx.machine.devices:
+    if len(words) != 3 or words[1] not in ctx.machine.devices:
         return []
     try:
         _, bank = ctx.machine.find_bank(words[1], words[2])
@@ -185,8 +165,3 @@ def _reg_args(ctx: CompletionContext) -> list[str]:
         return []
     info = type(bank).lookup(words[2])
     return [f"{f.name}=" for f in info.fields] if info is not None else []
-
-
-set_argument_kinds("info mtree", ("mtree-flag",))
-set_argument_kinds("info trace-events", ("event-pattern", "none"))
-set_argument_kinds("reg", ("subcommand:read,write", "device", "register", "reg-arg"))

@@ -27,7 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from dmamon.argspec import ArgError, Param, completion_kind, parse_args, scan_word, usage_text
+from dmamon.argspec import (
+    HMP_COUNT_ERRORS,
+    ArgError,
+    Param,
+    completion_kind,
+    parse_args,
+    scan_word,
+    usage_text,
+)
 from dmamon.devices import Machine
 from dmamon.dumpfmt import FormatState
 from dmamon.hmpexpr import HmpError, scan_expression
@@ -70,6 +78,8 @@ class CommandSpec:
             ``file``, ``info``, ``command``).
         args: the declared parameters (None: an old-style handler parsing its own string).
         handler: the typed handler of a declared command (``func`` parses, then calls it).
+        usage_line: the usage line of count errors when HMP's wording differs from the one
+            generated from ``args``.
     """
 
     name: str
@@ -82,16 +92,25 @@ class CommandSpec:
     complete: tuple[str, ...] = ()
     args: tuple[Param, ...] | None = None
     handler: Callable[..., None] | None = None
+    usage_line: str = ""
 
     @property
     def usage(self) -> str:
         """The usage line of a declared command (``iommu map DEV IOVA ...``)."""
+        if self.usage_line and self.usage_line != HMP_COUNT_ERRORS:
+            return self.usage_line
         return usage_text(self.name, self.args or ())
 
     def completion_kind(self, words: list[str]) -> str:
         """What to complete after the finished argument ``words`` (declared commands and
         their subcommands; else the positional ``complete`` tuple). ``subcommand:a,b`` is a
-        literal word list (option names when only options are left)."""
+        literal word list (option names when only options are left). ``info`` completes
+        its subcommand names, then asks the subcommand."""
+        if COMMANDS.get("info") is self:
+            if not words:
+                return "info"
+            sub = INFO.get(words[0])
+            return sub.completion_kind(words[1:]) if sub else ""
         subs = SUBCOMMANDS.get(self.name)
         if subs:
             if not words:
@@ -119,11 +138,13 @@ SUBCOMMANDS: dict[str, dict[str, CommandSpec]] = {}
 Handler = Callable[..., None]
 
 
-def _declared(label: str, spec_args: tuple[Param, ...], handler: Handler) -> Handler:
+def _declared(
+    label: str, spec_args: tuple[Param, ...], handler: Handler, usage: str = ""
+) -> Handler:
     """The raw-string entry point of a declared command: parse, then call ``handler``."""
 
     def run(mon: Monitor, text: str) -> None:
-        subs = SUBCOMMANDS.get(label)
+        subs = SUBCOMMANDS.get(label.partition("|")[0])
         if subs and text.strip():
             try:
                 word, end = scan_word(text, len(text) - len(text.lstrip()))
@@ -136,7 +157,7 @@ def _declared(label: str, spec_args: tuple[Param, ...], handler: Handler) -> Han
             sub.func(mon, text[end:])
             return
         try:
-            kwargs = parse_args(mon, label, spec_args, text)
+            kwargs = parse_args(mon, label.partition("|")[0], spec_args, text, usage)
         except ArgError as e:
             raise MonitorError(str(e) if e.bare else f"{label}: {e}") from None
         handler(mon, **kwargs)
@@ -155,6 +176,7 @@ def _spec(
     aliases: tuple[str, ...] = (),
     details: str = "",
     complete: tuple[str, ...] = (),
+    usage: str = "",
 ) -> CommandSpec:
     """A command's table entry; a declared one gets the parsing entry point as ``func``."""
     if args is None:
@@ -162,8 +184,10 @@ def _spec(
     if params is None:
         params = usage_text("", args).strip()
     complete = complete or tuple(p.completes for p in args if not p.is_option)
-    func = _declared(label, args, handler)
-    return CommandSpec(name, params, summary, func, area, aliases, details, complete, args, handler)
+    func = _declared(label, args, handler, usage)
+    return CommandSpec(
+        name, params, summary, func, area, aliases, details, complete, args, handler, usage
+    )
 
 
 def command(
@@ -176,6 +200,7 @@ def command(
     details: str = "",
     complete: tuple[str, ...] = (),
     args: tuple[Param, ...] | None = None,
+    usage: str = "",
 ) -> Callable[[Handler], Handler]:
     """Register a monitor command (decorator).
 
@@ -188,12 +213,15 @@ def command(
         details: ``help NAME`` text.
         complete: completion kind per position (default with ``args``: from the kinds).
         args: declared parameters; the handler is then ``handler(mon, **kwargs)``.
+        usage: the usage line of count errors, where HMP's wording differs from the
+            generated one. Errors name the command as QEMU does (``print|p: ...``).
     """
 
     def deco(func: Handler) -> Handler:
+        label = "|".join((name, *aliases))
         spec = _spec(
-            name, params, summary, func, area, name, args,
-            aliases=aliases, details=details, complete=complete,
+            name, params, summary, func, area, label, args,
+            aliases=aliases, details=details, complete=complete, usage=usage,
         )  # fmt: skip
         for n in (name, *aliases):
             if n in COMMANDS:
@@ -205,7 +233,7 @@ def command(
 
 
 def subcommand(
-    parent: str, name: str, *, args: tuple[Param, ...] = ()
+    parent: str, name: str, *, args: tuple[Param, ...] = (), usage: str = ""
 ) -> Callable[[Handler], Handler]:
     """Register ``PARENT NAME ...`` (decorator); the parent must be declared with ``args``.
     Its handler runs when the first word is ``name``; the parent's own handler when the line
@@ -216,7 +244,7 @@ def subcommand(
         if name in subs:
             raise ValueError(f"subcommand {parent} {name!r} registered twice")
         label = f"{parent} {name}"
-        subs[name] = _spec(name, None, "", func, "", label, args)
+        subs[name] = _spec(name, None, "", func, "", label, args, usage=usage)
         return func
 
     return deco
@@ -230,15 +258,17 @@ def info_command(
     details: str = "",
     complete: tuple[str, ...] = (),
     args: tuple[Param, ...] | None = None,
+    usage: str = "",
 ) -> Callable[[Handler], Handler]:
-    """Register an ``info NAME`` subcommand (decorator; ``args`` as for :func:`command`)."""
+    """Register an ``info NAME`` subcommand (decorator; ``args``, ``usage`` as for
+    :func:`command`)."""
 
     def deco(func: Handler) -> Handler:
         if name in INFO:
             raise ValueError(f"info subcommand {name!r} registered twice")
         INFO[name] = _spec(
             name, params, summary, func, "Info", f"info {name}", args,
-            details=details, complete=complete,
+            details=details, complete=complete, usage=usage,
         )  # fmt: skip
         return func
 
@@ -301,7 +331,7 @@ class Monitor:
         self.assertions: list[tuple[str, int, str, str | None]] = []
         self.expecting_failure = False
         self._since: list[TraceRecord] = []
-        self.machine.engine.tracer.sinks.append(self._on_record)
+        self.machine.tracer.sinks.append(self._on_record)
 
     # -- output ----------------------------------------------------------------------------
 
@@ -323,7 +353,7 @@ class Monitor:
 
     def close(self) -> None:
         """Detach from the machine's tracer and close open files."""
-        tracer = self.machine.engine.tracer
+        tracer = self.machine.tracer
         if self._on_record in tracer.sinks:
             tracer.sinks.remove(self._on_record)
         if self.logfile is not None:

@@ -160,13 +160,13 @@ def trace_event_states(
     machine: Machine, events: Sequence[TraceEvent]
 ) -> list[tuple[TraceEvent, bool]]:
     """Each event with whether it is enabled on this machine."""
-    enabled = machine.engine.tracer.enabled
+    enabled = machine.tracer.enabled
     return [(ev, ev in enabled) for ev in events]
 
 
 def set_trace_events(machine: Machine, events: Sequence[TraceEvent], on: bool) -> None:
     """Enable or disable each of ``events`` on this machine."""
-    tracer = machine.engine.tracer
+    tracer = machine.tracer
     for ev in events:
         tracer.set_state(ev.name, on)
 
@@ -176,7 +176,7 @@ def set_trace_events(machine: Machine, events: Sequence[TraceEvent], on: bool) -
 
 def fix_states(machine: Machine) -> list[tuple[FixSwitch, bool]]:
     """Every fix switch with its state on this machine."""
-    return machine.engine.fixes.items()
+    return machine.fixes.items()
 
 
 def set_fix(machine: Machine, name: str, on: bool) -> None:
@@ -185,4 +185,4 @@ def set_fix(machine: Machine, name: str, on: bool) -> None:
     Raises:
         KeyError: no such switch.
     """
-    machine.engine.fixes.set(name, on)
+    machine.fixes.set(name, on)

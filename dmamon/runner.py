@@ -174,7 +174,7 @@ def _run_one(
     if echo:
         mon.echo_prompt = "(dmamon) "
     halts, sink = _watch_halts(mon)
-    machine.engine.tracer.sinks.append(sink)
+    machine.tracer.sinks.append(sink)
     try:
         if path.suffix == ".qtest":
             _run_qtest(path, machine, mon.out_stream, report)
@@ -189,7 +189,7 @@ def _run_one(
         report.error = str(e)
         report.failures.append(Failure(str(path), 0, "", str(e)))
     finally:
-        machine.engine.tracer.sinks.remove(sink)
+        machine.tracer.sinks.remove(sink)
         mon.close()
     report.seconds = time.perf_counter() - started
     return report

@@ -18,7 +18,7 @@ from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.styles import style_from_pygments_dict
 
 from dmamon.commands import AREAS
-from dmamon.completion import CompletionContext, argument_kinds, candidates
+from dmamon.completion import CompletionContext, candidates
 from dmamon.lexer import ANSI_COLOURS, DmamonLexer
 from dmamon.monitor import COMMANDS, CommandSpec, Monitor
 
@@ -184,10 +184,7 @@ class DmamonShell(cmd2.Cmd):
         """Complete the argument under the cursor from what the command takes there
         (the completion kinds of :mod:`dmamon.completion`)."""
         words = line[:begidx].split()[1:]
-        kinds = argument_kinds(spec, words)
-        if not kinds:
-            return self.basic_complete(text, line, begidx, endidx, [])
-        kind = kinds[min(len(words), len(kinds) - 1)]
+        kind = spec.completion_kind(words)
         if kind == "file":
             return self.path_complete(text, line, begidx, endidx)
         found = candidates(kind, CompletionContext(self.monitor.machine, words))

@@ -21,10 +21,15 @@ from dmamon.devices.props import DeviceSpec, parse_device_spec
 from dmamon.memory import (
     AddressSpace,
     ConfigError,
+    DmaTracker,
     Engine,
+    EventBus,
+    Fixes,
     MachineHalt,
     MemoryRegion,
     MmioOps,
+    Tracer,
+    VirtualClock,
     transaction,
 )
 
@@ -109,19 +114,39 @@ class Machine:
     # -- convenience -----------------------------------------------------------------------
 
     @property
-    def clock(self) -> object:
-        """The virtual clock (``machine.clock.now_ns``)."""
+    def clock(self) -> VirtualClock:
+        """The virtual clock (``machine.clock.now_ns``, timers, bottom halves)."""
         return self.engine.clock
+
+    @property
+    def tracer(self) -> Tracer:
+        """The machine's tracer (trace events, log items, sinks, the ring)."""
+        return self.engine.tracer
+
+    @property
+    def fixes(self) -> Fixes:
+        """The fix-switch states (``machine.fixes[switch]``, ``.set(name, on)``)."""
+        return self.engine.fixes
+
+    @property
+    def events(self) -> EventBus:
+        """The machine's event bus (subscribe to halts, resets, DMA reports...)."""
+        return self.engine.events
+
+    @property
+    def dma(self) -> DmaTracker:
+        """The DMA mapping tracker (live mappings and the checker's reports)."""
+        return self.engine.dma
+
+    @property
+    def halt(self) -> MachineHalt | None:
+        """The crash or hang that stopped the machine (None while it is not halted)."""
+        return self.engine.halt
 
     @property
     def now_ns(self) -> int:
         """Virtual time in ns."""
         return self.engine.clock.now_ns
-
-    @property
-    def tracer(self) -> object:
-        """The machine's tracer."""
-        return self.engine.tracer
 
     # -- board -----------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from dmamon import ops
+from dmamon.argspec import HMP_COUNT_ERRORS, arg
 from dmamon.monitor import (
     INFO,
     Monitor,
@@ -17,7 +18,7 @@ from dmamon.monitor import (
 from dmamon.pcimap import pci_state_lines
 from dmamon.qom import QomError, qom_get, qom_list, qom_tree_lines
 from dmamon.render import fold_frames
-from dmamon.views import fixes_lines, pci_lines, qtree_lines, registers_lines, sentence_case
+from dmamon.views import fixes_lines, pci_lines, qtree_lines, registers_lines
 
 
 @command(
@@ -39,11 +40,11 @@ def info(mon: Monitor, args: str) -> None:
     found.func(mon, rest.strip())
 
 
-@info_command("status", "", "show the current VM status (running|paused)")
-def info_status(mon: Monitor, args: str) -> None:
+@info_command("status", "", "show the current VM status (running|paused)", args=())
+def info_status(mon: Monitor) -> None:
     m = mon.machine
     mon.value = m.run_state
-    halt = m.engine.halt
+    halt = m.halt
     mon.data = {
         "status": m.run_state,
         "running": m.run_state == "running",
@@ -62,6 +63,7 @@ def info_status(mon: Monitor, args: str) -> None:
     "show memory tree (-f: dump flat view for address spaces;"
     "-d: dump dispatch tree, valid with -f only);-o: dump region owners/parents;"
     "-D: dump disabled regions",
+    complete=("mtree-flag",),  # QEMU's single-dash flags, in any order
 )
 def info_mtree(mon: Monitor, args: str) -> None:
     from dmamon.memory.mtree import render_mtree
@@ -85,8 +87,8 @@ def info_mtree(mon: Monitor, args: str) -> None:
         mon.out(line)
 
 
-@info_command("pci", "", "show PCI info")
-def info_pci(mon: Monitor, args: str) -> None:
+@info_command("pci", "", "show PCI info", args=())
+def info_pci(mon: Monitor) -> None:
     lines = pci_lines(mon.machine)
     mon.data = [
         {
@@ -104,8 +106,8 @@ def info_pci(mon: Monitor, args: str) -> None:
         mon.out(line)
 
 
-@info_command("qtree", "", "show device tree")
-def info_qtree(mon: Monitor, args: str) -> None:
+@info_command("qtree", "", "show device tree", args=())
+def info_qtree(mon: Monitor) -> None:
     for line in qtree_lines(mon.machine):
         mon.out(line)
 
@@ -114,31 +116,33 @@ def info_qtree(mon: Monitor, args: str) -> None:
     "registers",
     "[dev]",
     "show a device's registers, fields decoded (no side effects)",
-    complete=("device",),
+    args=(arg("dev", "device", error="info registers: device '{word}' not found"),),
+    usage="info registers DEV (dmamon has no CPU)",
 )
-def info_registers(mon: Monitor, args: str) -> None:
-    words = split_words(args)
-    if len(words) != 1:
-        raise MonitorError("info registers: usage: info registers DEV (dmamon has no CPU)")
-    try:
-        dev = mon.machine.device(words[0])
-    except KeyError as e:
-        raise MonitorError(f"info registers: {sentence_case(str(e.args[0]))}") from None
-    banks = dev.banks()
+def info_registers(mon: Monitor, *, dev: str) -> None:
+    device = mon.machine.device(dev)
+    banks = device.banks()
     if not banks:
-        raise MonitorError(f"info registers: device '{dev.name}' has no register banks")
+        raise MonitorError(f"info registers: device '{device.name}' has no register banks")
     data = {}
     for bank_name, bank in banks.items():
-        for line in registers_lines(dev.name, bank_name, bank):
+        for line in registers_lines(device.name, bank_name, bank):
             mon.out(line)
         data[bank_name] = {i.name: bank.peek(i.name) for i in type(bank).registers()}
     mon.data = data
 
 
-@info_command("trace-events", "[name] [vcpu]", "show available trace-events & their state")
-def info_trace_events(mon: Monitor, args: str) -> None:
-    words = split_words(args)
-    pattern = words[0] if words else "*"
+@info_command(
+    "trace-events",
+    "[name] [vcpu]",
+    "show available trace-events & their state",
+    args=(
+        arg("name", optional=True, default="*", complete="event-pattern"),
+        arg("vcpu", optional=True),  # accepted as QEMU does; dmamon has no vCPU
+    ),
+)
+def info_trace_events(mon: Monitor, *, name: str, vcpu: str | None) -> None:
+    pattern = name
     # QEMU lists in reverse declaration order (its list is built by prepending).
     states = ops.trace_event_states(mon.machine, ops.match_trace_events(pattern)[::-1])
     mon.data = {e.name: on for e, on in states}
@@ -146,9 +150,11 @@ def info_trace_events(mon: Monitor, args: str) -> None:
         mon.out(f"{e.name} : state {int(on)}")
 
 
-@info_command("fixes", "", "show the bug-fix switches, their state and what they stand for")
-def info_fixes(mon: Monitor, args: str) -> None:
-    items = mon.machine.engine.fixes.items()
+@info_command(
+    "fixes", "", "show the bug-fix switches, their state and what they stand for", args=()
+)
+def info_fixes(mon: Monitor) -> None:
+    items = mon.machine.fixes.items()
     mon.data = {
         sw.name: {"on": on, "default": sw.default, "reference": sw.reference} for sw, on in items
     }
@@ -156,8 +162,8 @@ def info_fixes(mon: Monitor, args: str) -> None:
         mon.out(line)
 
 
-@info_command("devices", "", "show the devices with their state")
-def info_devices(mon: Monitor, args: str) -> None:
+@info_command("devices", "", "show the devices with their state", args=())
+def info_devices(mon: Monitor) -> None:
     from dmamon.devices import PciDevice
 
     data: list[dict[str, object]] = []
@@ -176,17 +182,21 @@ def info_devices(mon: Monitor, args: str) -> None:
     mon.data = data
 
 
-@info_command("trace", "[count]", "show the last trace and log lines with their virtual time")
-def info_trace(mon: Monitor, args: str) -> None:
-    count = mon.expr(args) if args.strip() else 20
-    ring = list(mon.machine.engine.tracer.ring)[-count:] if count else []
+@info_command(
+    "trace",
+    "[count]",
+    "show the last trace and log lines with their virtual time",
+    args=(arg("count", "hmpexpr", optional=True, default=20),),
+)
+def info_trace(mon: Monitor, *, count: int) -> None:
+    ring = list(mon.machine.tracer.ring)[-count:] if count else []
     mon.data = [{"time_ns": r.time_ns, "kind": r.kind, "text": r.text} for r in ring]
     for r in ring:
         mon.out(f"{r.time_ns:>15}ns {r.text}")
 
 
-@info_command("version", "", "show the version of QEMU")
-def info_version(mon: Monitor, args: str) -> None:
+@info_command("version", "", "show the version of QEMU", args=())
+def info_version(mon: Monitor) -> None:
     from dmamon import __version__
     from dmamon.qmp import QEMU_VERSION
 
@@ -198,8 +208,8 @@ def info_version(mon: Monitor, args: str) -> None:
     mon.out(f"{major}.{minor}.{micro}{package}")
 
 
-@info_command("ramblock", "", "Display system ramblock information")
-def info_ramblock(mon: Monitor, args: str) -> None:
+@info_command("ramblock", "", "Display system ramblock information", args=())
+def info_ramblock(mon: Monitor) -> None:
     size = mon.machine.ram_size
     mon.data = [{"name": "pc.ram", "offset": 0, "used": size, "total": size}]
     mon.out(f"{'Block Name':>24} {'PSize':>8}  {'Offset':>18} {'Used':>18} {'Total':>18}")
@@ -211,34 +221,42 @@ def info_ramblock(mon: Monitor, args: str) -> None:
     "",
     "show roms",
     details="dmamon's board loads no firmware (no BIOS, option ROMs or ACPI tables): empty.",
+    args=(),
 )
-def info_roms(mon: Monitor, args: str) -> None:
+def info_roms(mon: Monitor) -> None:
     mon.data = []
 
 
-@info_command("qom-tree", "[path]", "show QOM composition tree")
-def info_qom_tree(mon: Monitor, args: str) -> None:
-    words = split_words(args)
-    if len(words) > 1:
-        raise MonitorError("info qom-tree: extraneous characters at the end of line")
+@info_command(
+    "qom-tree",
+    "[path]",
+    "show QOM composition tree",
+    args=(arg("path", optional=True, default="/machine"),),
+    usage=HMP_COUNT_ERRORS,
+)
+def info_qom_tree(mon: Monitor, *, path: str) -> None:
     try:
-        lines = qom_tree_lines(mon.machine, words[0] if words else "/machine")
+        lines = qom_tree_lines(mon.machine, path)
     except QomError as e:
         raise MonitorError(str(e)) from None
     for line in lines:
         mon.out(line)
 
 
-@command("qom-list", "path", "list QOM properties", "Devices")
-def qom_list_cmd(mon: Monitor, args: str) -> None:
-    words = split_words(args)
-    if len(words) > 1:
-        raise MonitorError("qom-list: extraneous characters at the end of line")
-    if not words:  # QEMU prints the root's name and stops
+@command(
+    "qom-list",
+    "path",
+    "list QOM properties",
+    "Devices",
+    args=(arg("path", optional=True),),
+    usage=HMP_COUNT_ERRORS,
+)
+def qom_list_cmd(mon: Monitor, *, path: str | None) -> None:
+    if path is None:  # QEMU prints the root's name and stops
         mon.out("/")
         return
     try:
-        props = qom_list(mon.machine, words[0])
+        props = qom_list(mon.machine, path)
     except QomError as e:
         raise MonitorError(f"Error: {e}") from None
     mon.data = [{"name": n, "type": t} for n, t in props]
@@ -246,15 +264,17 @@ def qom_list_cmd(mon: Monitor, args: str) -> None:
         mon.out(f"{name} ({kind})")
 
 
-@command("qom-get", "path property", "print QOM property", "Devices")
-def qom_get_cmd(mon: Monitor, args: str) -> None:
-    words = split_words(args)
-    if len(words) > 2:
-        raise MonitorError("qom-get: extraneous characters at the end of line")
-    if len(words) < 2:
-        raise MonitorError("qom-get: string expected")
+@command(
+    "qom-get",
+    "path property",
+    "print QOM property",
+    "Devices",
+    args=(arg("path"), arg("property")),
+    usage=HMP_COUNT_ERRORS,
+)
+def qom_get_cmd(mon: Monitor, *, path: str, property: str) -> None:
     try:
-        value = qom_get(mon.machine, words[0], words[1])
+        value = qom_get(mon.machine, path, property)
     except QomError as e:
         raise MonitorError(f"Error: {e}") from None
     mon.value = value if not isinstance(value, bool) else ("true" if value else "false")
@@ -262,8 +282,8 @@ def qom_get_cmd(mon: Monitor, args: str) -> None:
     mon.out(json.dumps(value))
 
 
-@info_command("irq", "", "show the interrupts statistics (if available)")
-def info_irq(mon: Monitor, args: str) -> None:
+@info_command("irq", "", "show the interrupts statistics (if available)", args=())
+def info_irq(mon: Monitor) -> None:
     # QEMU's layout: "IRQ statistics for ioapic:" then " GSI: raises" for the non-zero ones.
     counts = getattr(mon.machine, "irq_counts", None)
     if not isinstance(counts, dict):

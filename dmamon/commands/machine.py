@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from dmamon import ops
+from dmamon.argspec import Param, arg, flag, register_kind, scan_word
 from dmamon.devices import Device, RegInfo, RegisterBank
 from dmamon.memory import ConfigError, all_fixes
-from dmamon.monitor import Monitor, MonitorError, command, split_words
+from dmamon.monitor import Monitor, MonitorError, command, subcommand
 from dmamon.views import fixes_lines, sentence_case
 
 _UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
@@ -26,20 +27,13 @@ def parse_duration(text: str) -> int:
     return int(m.group(1)) * _UNITS[m.group(2) or "ns"]
 
 
-def _no_args(name: str, args: str) -> None:
-    if args.strip():
-        raise MonitorError(f"{name}: extraneous characters at the end of line")
-
-
-@command("stop", "", "stop emulation", "Machine", aliases=("s",))
-def stop(mon: Monitor, args: str) -> None:
-    _no_args("stop|s", args)
+@command("stop", "", "stop emulation", "Machine", aliases=("s",), args=())
+def stop(mon: Monitor) -> None:
     mon.machine.stop()
 
 
-@command("cont", "", "resume emulation", "Machine", aliases=("c",))
-def cont(mon: Monitor, args: str) -> None:
-    _no_args("cont|c", args)
+@command("cont", "", "resume emulation", "Machine", aliases=("c",), args=())
+def cont(mon: Monitor) -> None:
     if mon.machine.halted:
         raise MonitorError(
             f"cont: the machine is {mon.machine.run_state}; use system_reset to bring it back"
@@ -47,16 +41,22 @@ def cont(mon: Monitor, args: str) -> None:
     mon.machine.cont()
 
 
-@command("system_reset", "", "reset the system", "Machine")
-def system_reset(mon: Monitor, args: str) -> None:
-    _no_args("system_reset", args)
+@command("system_reset", "", "reset the system", "Machine", args=())
+def system_reset(mon: Monitor) -> None:
     mon.machine.system_reset()
 
 
-@command("quit", "", "quit the emulator", "Machine", aliases=("q",))
-def quit_(mon: Monitor, args: str) -> None:
-    _no_args("quit|q", args)
+@command("quit", "", "quit the emulator", "Machine", aliases=("q",), args=())
+def quit_(mon: Monitor) -> None:
     mon.quit_requested = True
+
+
+def _scan_duration(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
+    word, end = scan_word(text, pos)
+    return parse_duration(word), end
+
+
+register_kind("duration", _scan_duration)
 
 
 @command(
@@ -69,28 +69,12 @@ def quit_(mon: Monitor, args: str) -> None:
         "clock step 100ms   advance virtual time, firing due timers in order\n"
         "clock next         advance to the next timer deadline"
     ),
-    complete=("subcommand:step,next",),
+    args=(),
 )
-def clock(mon: Monitor, args: str) -> None:
-    words = split_words(args)
+def clock(mon: Monitor) -> None:
     m = mon.machine
-    if words and words[0] in ("step", "next") and m.halted:
-        raise MonitorError(
-            f"clock {words[0]}: the machine is {m.run_state}, time does not move; "
-            "system_reset brings it back"
-        )
-    if words and words[0] == "step":
-        if len(words) != 2:
-            raise MonitorError("usage: clock step DURATION (e.g. clock step 100ms)")
-        m.step(parse_duration(words[1]))
-    elif words and words[0] == "next":
-        if len(words) != 1:
-            raise MonitorError("usage: clock next")
-        m.step_to_next()
-    elif words:
-        raise MonitorError(f"clock: unknown subcommand {words[0]!r} (step, next)")
     now = m.now_ns
-    timers = m.engine.clock.pending_timers
+    timers = m.clock.pending_timers
     mon.value = now
     mon.data = {
         "now_ns": now,
@@ -103,28 +87,61 @@ def clock(mon: Monitor, args: str) -> None:
         mon.out(f"  timer {t.name} at {t.deadline_ns} ns (in {t.deadline_ns - now} ns)")
 
 
+def _time_moves(mon: Monitor, sub: str) -> None:
+    m = mon.machine
+    if m.halted:
+        raise MonitorError(
+            f"clock {sub}: the machine is {m.run_state}, time does not move; "
+            "system_reset brings it back"
+        )
+
+
+@subcommand(
+    "clock",
+    "step",
+    args=(arg("duration", "duration"),),
+    usage="clock step DURATION (e.g. clock step 100ms)",
+)
+def clock_step(mon: Monitor, *, duration: int) -> None:
+    _time_moves(mon, "step")
+    mon.machine.step(duration)
+    clock(mon)
+
+
+@subcommand("clock", "next", args=(), usage="clock next")
+def clock_next(mon: Monitor) -> None:
+    _time_moves(mon, "next")
+    mon.machine.step_to_next()
+    clock(mon)
+
+
+_FIX_USAGE = "fix NAME on|off"
+
+
 @command(
     "fix",
     "[name on|off]",
     "turn a bug fix on or off (no arguments: list them, as info fixes)",
     "Machine",
-    complete=("fix", "subcommand:on,off"),
+    args=(
+        arg("name", optional=True, complete="fix"),
+        arg("state", "choice", optional=True, choices=("on", "off"), error="usage: " + _FIX_USAGE),
+    ),
+    usage=_FIX_USAGE,
 )
-def fix(mon: Monitor, args: str) -> None:
-    words = split_words(args)
-    fixes = mon.machine.engine.fixes
-    if not words:
-        for line in fixes_lines(fixes.items()):
+def fix(mon: Monitor, *, name: str | None, state: str | None) -> None:
+    if name is None:
+        for line in fixes_lines(mon.machine.fixes.items()):
             mon.out(line)
         return
-    if len(words) != 2 or words[1] not in ("on", "off"):
-        raise MonitorError("usage: fix NAME on|off")
+    if state is None:
+        raise MonitorError("usage: " + _FIX_USAGE)
     try:
-        ops.set_fix(mon.machine, words[0], words[1] == "on")
+        ops.set_fix(mon.machine, name, state == "on")
     except KeyError:
         known = ", ".join(s.name for s in all_fixes())
-        raise MonitorError(f"fix: unknown switch '{words[0]}' (known: {known})") from None
-    mon.value = words[1]
+        raise MonitorError(f"fix: unknown switch '{name}' (known: {known})") from None
+    mon.value = state
 
 
 @command(
@@ -132,13 +149,12 @@ def fix(mon: Monitor, args: str) -> None:
     "driver[,prop=value][,...]",
     "add device, like -device on the command line",
     "Devices",
-    complete=("devtype",),
+    args=(arg("spec", "rest", optional=True, default="", complete="devtype"),),
 )
-def device_add(mon: Monitor, args: str) -> None:
+def device_add(mon: Monitor, *, spec: str) -> None:
     from dmamon.devices import DEVICE_TYPES
 
-    spec = args.strip()
-    if not spec:
+    if not spec:  # QEMU's 'O' argument type: a missing string
         raise MonitorError("device_add: string expected")
     if spec in ("help", "?"):
         for name, cls in sorted(DEVICE_TYPES.items()):
@@ -160,15 +176,16 @@ def device_add(mon: Monitor, args: str) -> None:
     mon.value = dev.name
 
 
-@command("device_del", "device", "remove device", "Devices", complete=("device",))
-def device_del(mon: Monitor, args: str) -> None:
-    words = split_words(args)
-    if len(words) != 1:
-        raise MonitorError("device_del: usage: device_del ID")
-    try:
-        mon.machine.device_del(words[0])
-    except KeyError:
-        raise MonitorError(f"Error: Device '{words[0]}' not found") from None
+@command(
+    "device_del",
+    "device",
+    "remove device",
+    "Devices",
+    args=(arg("id", "device", error="Error: Device '{word}' not found"),),
+    usage="device_del ID",
+)
+def device_del(mon: Monitor, *, id: str) -> None:
+    mon.machine.device_del(id)
 
 
 def _reg_value(mon: Monitor, bank_cls: type, reg: str, text: str, old: int) -> int:
@@ -224,6 +241,11 @@ def _say_ignored_bits(mon: Monitor, where: str, info: RegInfo, old: int, value: 
         mon.out(f"reg: bits {lost:#x} of {where} are read-only: they were not written")
 
 
+_REG_USAGE = "usage: reg read DEV REG [--peek] | reg write DEV REG VALUE"
+_DEV = arg("dev", metavar="DEV", complete="device")  # a word: swapped arguments get a hint
+_REG = arg("register", "register", metavar="REG")
+
+
 @command(
     "reg",
     "read|write dev reg [value] [--peek]",
@@ -234,47 +256,51 @@ def _say_ignored_bits(mon: Monitor, where: str, info: RegInfo, old: int, value: 
         "reg read DEV REG --peek   the stored value, without any side effect\n"
         "reg write DEV REG VALUE   a guest-visible write; VALUE may be field=v,field=v"
     ),
-    complete=("subcommand:read,write", "device", "register"),
+    args=(),
 )
-def reg(mon: Monitor, args: str) -> None:
-    words = split_words(args)
-    peek = "--peek" in words
-    words = [w for w in words if w != "--peek"]
-    if len(words) < 3 or words[0] not in ("read", "write"):
-        raise MonitorError("usage: reg read DEV REG [--peek] | reg write DEV REG VALUE")
-    op, dev_name, reg_name = words[0], words[1], words[2]
-    if op == "read" and len(words) != 3:
-        raise MonitorError("usage: reg read DEV REG [--peek]")
-    if op == "write" and len(words) != 4:
-        raise MonitorError("usage: reg write DEV REG VALUE")
-    dev, bank = _find_bank(mon, op, dev_name, reg_name)
+def reg(mon: Monitor) -> None:
+    raise MonitorError(_REG_USAGE)
+
+
+@subcommand("reg", "write", args=(_DEV, _REG, arg("value", complete="reg-field")))
+def reg_write(mon: Monitor, *, dev: str, register: str, value: str) -> None:
+    device, bank = _find_bank(mon, "write", dev, register)
     cls = type(bank)
-    info = cls.lookup(reg_name)
+    info = cls.lookup(register)
     assert info is not None
-    if op == "write":
-        old = bank.peek(info.name)
-        value = _reg_value(mon, cls, info.name, words[3], old)
-        if value >> info.width:
-            raise MonitorError(f"reg: {value:#x} does not fit {info.name} ({info.width} bits)")
-        ops.reg_write(mon.machine, dev, bank, info, value)
-        mon.value = value
-        _say_ignored_bits(mon, f"{dev.name}.{info.name}", info, old, value)
-        return
-    value = ops.reg_read(mon.machine, dev, bank, info, peek=peek)
+    old = bank.peek(info.name)
+    new = _reg_value(mon, cls, info.name, value, old)
+    if new >> info.width:
+        raise MonitorError(f"reg: {new:#x} does not fit {info.name} ({info.width} bits)")
+    ops.reg_write(mon.machine, device, bank, info, new)
+    mon.value = new
+    _say_ignored_bits(mon, f"{device.name}.{info.name}", info, old, new)
+
+
+@subcommand("reg", "read", args=(_DEV, _REG, flag("--peek")), usage="reg read DEV REG [--peek]")
+def reg_read(mon: Monitor, *, dev: str, register: str, peek: bool) -> None:
+    device, bank = _find_bank(mon, "read", dev, register)
+    cls = type(bank)
+    info = cls.lookup(register)
+    assert info is not None
+    value = ops.reg_read(mon.machine, device, bank, info, peek=peek)
     fields = cls.decode(info.name, value)
     mon.value = value
     mon.data = {
-        "device": dev.name,
+        "device": device.name,
         "register": info.name,
         "offset": info.offset,
         "value": value,
         "fields": dict(fields),
     }
     digits = info.width // 4
-    text = f"{dev.name}.{info.name} = 0x{value:0{digits}x}"
+    text = f"{device.name}.{info.name} = 0x{value:0{digits}x}"
     if fields:
         text += " (" + " ".join(f"{n}={v:#x}" for n, v in fields) + ")"
     mon.out(text)
+
+
+_PCI_USAGE = "pci map DEV [ADDR]"
 
 
 @command(
@@ -288,30 +314,37 @@ def reg(mon: Monitor, args: str) -> None:
         "                     COMMAND.MEMORY and .MASTER) through ports 0xcf8/0xcfc, and print\n"
         "                     them as raw commands a script can replay instead"
     ),
-    complete=("subcommand:map", "device", "symbol"),
+    args=(),
 )
-def pci(mon: Monitor, args: str) -> None:
+def pci(mon: Monitor) -> None:
+    raise MonitorError("usage: " + _PCI_USAGE)
+
+
+@subcommand(
+    "pci",
+    "map",
+    args=(
+        arg("dev", "device", metavar="DEV", error="pci map: device '{word}' not found"),
+        arg("addr", "expr", optional=True),
+    ),
+    usage=_PCI_USAGE,
+)
+def pci_map(mon: Monitor, *, dev: str, addr: int | None) -> None:
     from dmamon.devices import PciDevice
     from dmamon.pcimap import default_base, map_writes
 
-    words = split_words(args)
-    if not words or words[0] != "map" or len(words) not in (2, 3):
-        raise MonitorError("usage: pci map DEV [ADDR]")
     m = mon.machine
+    device = m.device(dev)
+    if not isinstance(device, PciDevice):
+        raise MonitorError(f"pci map: device '{device.name}' is not a PCI function")
+    base = addr if addr is not None else default_base(m.pci_devices(), device)
     try:
-        dev = m.device(words[1])
-    except KeyError as e:
-        raise MonitorError(f"pci map: {sentence_case(str(e.args[0]))}") from None
-    if not isinstance(dev, PciDevice):
-        raise MonitorError(f"pci map: device '{dev.name}' is not a PCI function")
-    base = mon.expr(words[2]) if len(words) == 3 else default_base(m.pci_devices(), dev)
-    try:
-        writes = map_writes(dev, base)
+        writes = map_writes(device, base)
     except ValueError as e:
-        raise MonitorError(f"pci map: {dev.name}: {e}") from None
-    mon.out(f"# pci map {dev.name}: the config writes a guest makes ({dev.bdf})")
+        raise MonitorError(f"pci map: {device.name}: {e}") from None
+    mon.out(f"# pci map {device.name}: the config writes a guest makes ({device.bdf})")
     for w in writes:
         m.io_as.store(w.port, w.size, w.value)
         mon.out(w.command)
     mon.value = base
-    mon.data = {"device": dev.name, "base": base, "writes": [w.command for w in writes]}
+    mon.data = {"device": device.name, "base": base, "writes": [w.command for w in writes]}

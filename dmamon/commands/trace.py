@@ -26,7 +26,7 @@ def trace_event(mon: Monitor, args: str) -> None:
     if len(words) > 2:
         raise MonitorError(f'event "{words[0]}" is not vCPU-specific')
     try:
-        mon.machine.engine.tracer.set_state(words[0], words[1] == "on")
+        mon.machine.tracer.set_state(words[0], words[1] == "on")
     except KeyError as e:
         raise MonitorError(str(e.args[0])) from None
 
@@ -52,7 +52,7 @@ def log(mon: Monitor, args: str) -> None:
         _log_help(mon)
         return
     items = text.split(",")
-    tracer = mon.machine.engine.tracer
+    tracer = mon.machine.tracer
     try:
         tracer.set_log_items(items)
     except KeyError as e:

@@ -104,7 +104,7 @@ class QtestSession:
         self.ioapic = False  # irq_intercept_in attached to the IOAPIC: report IRQs
         self._out: list[str] = []
         self._notes: list[str] | None = None  # log-only lines of the current request
-        self._clock = machine.engine.clock
+        self._clock = machine.clock
         # What the handlers reach for on every request, looked up once.
         self.mem = machine.memory
         self.ports = machine.io_as

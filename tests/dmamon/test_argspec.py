@@ -179,14 +179,16 @@ def test_declared_info_subcommands_run_through_info() -> None:
     assert INFO["iommu"].args == ()
 
 
-def test_a_plugin_completer_is_registered_once() -> None:
-    from dmamon.argspec import COMPLETERS, register_completer
+def test_a_plugin_completer_is_registered_once_in_the_one_registry() -> None:
+    import dmamon.argspec
+    from dmamon.completion import COMPLETERS, CompletionContext, completer
 
-    register_completer("x-queue", lambda mon, words: ["q0", "q1"])
+    assert not hasattr(dmamon.argspec, "COMPLETERS")  # one registry: dmamon.completion
+    completer("x-queue")(lambda ctx: ["q0", "q1"])
     try:
         with pytest.raises(ValueError, match="registered twice"):
-            register_completer("x-queue", lambda mon, words: [])
+            completer("x-queue")(lambda ctx: [])
         mon, _ = make()
-        assert COMPLETERS["x-queue"](mon, []) == ["q0", "q1"]
+        assert COMPLETERS["x-queue"](CompletionContext(mon.machine, [])) == ["q0", "q1"]
     finally:
         COMPLETERS.pop("x-queue")

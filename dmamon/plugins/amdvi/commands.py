@@ -371,7 +371,7 @@ def iommu_walk(mon: Monitor, *, dev: Target, iova: int, permission: str) -> None
     data["device"] = dev[1] or None
     data["iotlb_tables"] = verdict
     mon.data = data
-    fix_on = mon.machine.engine.fixes[PAGE_WALK]
+    fix_on = mon.machine.fixes[PAGE_WALK]
     for line in walk_tree(w, dev[1], fix_on, verdict):
         mon.out(line)
 

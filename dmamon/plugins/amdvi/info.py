@@ -61,7 +61,7 @@ def info_iommu(mon: Monitor) -> None:
     """``info iommu``: state, reserved range, registers, domains, devices, drain state."""
     iommu = require_iommu(mon, "info iommu")
     drv = current_driver(iommu)
-    fixes = {sw.name: on for sw, on in mon.machine.engine.fixes.items() if sw.layer == "amd-iommu"}
+    fixes = {sw.name: on for sw, on in mon.machine.fixes.items() if sw.layer == "amd-iommu"}
     mon.value = "on" if iommu.enabled else "off"
     mon.data = _iommu_data(mon, iommu, fixes)
     lines = iommu_info_lines(
@@ -100,7 +100,7 @@ def info_iotlb(mon: Monitor) -> None:
 def info_dma(mon: Monitor) -> None:
     """``info dma``: live DMA mappings, what they translate to, and the checker's reports."""
     machine = mon.machine
-    tracker = machine.engine.dma
+    tracker = machine.dma
     iommu = find_iommu(machine)
     mappings = sorted((m for m in tracker.mappings.values() if m.live), key=lambda m: m.id)
     pending = pending_views(iommu)
@@ -124,7 +124,7 @@ def info_dma(mon: Monitor) -> None:
             for m in mappings
         ],
         "pending": _pending_data(pending),
-        "drain": machine.engine.fixes[INVAL_DRAIN],
+        "drain": machine.fixes[INVAL_DRAIN],
         "reports": list(tracker.reports),
     }
     for line in dma_lines(mappings, pending, tracker.reports, stalled):

@@ -14,7 +14,8 @@ Positionals are read left to right from the raw text: words up to the next space
 group); an ``expr`` is one word evaluated by HMP's expression parser (:mod:`dmamon.hmpexpr`),
 an ``hmpexpr`` is scanned greedily as QEMU's ``l``/``i`` types do (``edu0 + 4`` is one
 expression; use it for HMP commands without ``--`` options after it); ``fmt`` is a leading
-``/fmt`` (HMP's ``/`` type, :func:`dmamon.dumpfmt.split_format`); ``rest`` everything left.
+``/fmt`` (HMP's ``/`` type, :func:`dmamon.dumpfmt.split_format`; declare it optional);
+``onoff`` exactly ``on`` or ``off`` (a bool, HMP's ``b``); ``rest`` everything left.
 ``--flag`` and ``--option VALUE`` (or ``--option=VALUE``) may stand anywhere. ``--json``
 is taken off every line by :meth:`Monitor.execute` before parsing.
 
@@ -209,13 +210,24 @@ def scan_word(text: str, pos: int) -> tuple[str, int]:
 def _hmpexpr(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
     value, end = scan_expression(text, pos, mon.resolve)  # HmpError: QEMU's message
     if end < len(text) and text[end - 1] not in _SPACE:
-        raise ArgError("extraneous characters at the end of line", bare=True)
+        # QEMU's end-of-arguments check: ``print|p: extraneous characters ...``
+        raise ArgError("extraneous characters at the end of line")
     return value, end
 
 
 def _expr(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
     word, end = scan_word(text, pos)
-    return _hmpexpr(mon, param, word, 0)[0], end
+    try:
+        return _hmpexpr(mon, param, word, 0)[0], end
+    except ArgError as e:  # within one word: the expression's own error, as mon.expr says
+        raise ArgError(str(e), bare=True) from None
+
+
+def _onoff(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
+    word, end = scan_word(text, pos)
+    if word not in ("on", "off"):  # QEMU's 'b' type: exactly these words
+        raise ArgError(f"{param.keyword} must be on|off, not '{word}'")
+    return word == "on", end
 
 
 def _size(mon: Monitor, param: Param, text: str, pos: int) -> tuple[object, int]:
@@ -264,6 +276,7 @@ KINDS: dict[str, ArgKind] = {
         ArgKind("device", _device, "device"),
         ArgKind("register", _word, "register"),
         ArgKind("choice", _choice),
+        ArgKind("onoff", _onoff, "subcommand:on,off"),
         ArgKind("file", _word, "file"),
         ArgKind("fmt", _fmt),
         ArgKind("rest", _rest),
@@ -377,6 +390,7 @@ def completion_kind(params: Sequence[Param], words: Sequence[str]) -> str:
         last = next((p for p in params if p.name == words[-1]), None)
         if last is not None and last.kind != "flag":
             return last.completes
+    positionals = [p for p in params if not p.is_option]
     taken = 0
     skip_value = False
     for w in words:
@@ -387,8 +401,11 @@ def completion_kind(params: Sequence[Param], words: Sequence[str]) -> str:
         if opt is not None:
             skip_value = opt.kind != "flag"
             continue
+        if taken < len(positionals) and positionals[taken].kind == "fmt" and w[:1] != "/":
+            taken += 1  # a ``/fmt`` left out: the word is the next parameter
         taken += 1
-    positionals = [p for p in params if not p.is_option]
+    if taken < len(positionals) and positionals[taken].kind == "fmt":
+        taken += 1  # complete what follows an optional ``/fmt``
     if taken < len(positionals):
         return positionals[taken].completes
     names = [p.name for p in params if p.is_option and p.name not in words]

@@ -262,21 +262,6 @@ def reg(mon: Monitor) -> None:
     raise MonitorError(_REG_USAGE)
 
 
-@subcommand("reg", "write", args=(_DEV, _REG, arg("value", complete="reg-field")))
-def reg_write(mon: Monitor, *, dev: str, register: str, value: str) -> None:
-    device, bank = _find_bank(mon, "write", dev, register)
-    cls = type(bank)
-    info = cls.lookup(register)
-    assert info is not None
-    old = bank.peek(info.name)
-    new = _reg_value(mon, cls, info.name, value, old)
-    if new >> info.width:
-        raise MonitorError(f"reg: {new:#x} does not fit {info.name} ({info.width} bits)")
-    ops.reg_write(mon.machine, device, bank, info, new)
-    mon.value = new
-    _say_ignored_bits(mon, f"{device.name}.{info.name}", info, old, new)
-
-
 @subcommand("reg", "read", args=(_DEV, _REG, flag("--peek")), usage="reg read DEV REG [--peek]")
 def reg_read(mon: Monitor, *, dev: str, register: str, peek: bool) -> None:
     device, bank = _find_bank(mon, "read", dev, register)
@@ -298,6 +283,21 @@ def reg_read(mon: Monitor, *, dev: str, register: str, peek: bool) -> None:
     if fields:
         text += " (" + " ".join(f"{n}={v:#x}" for n, v in fields) + ")"
     mon.out(text)
+
+
+@subcommand("reg", "write", args=(_DEV, _REG, arg("value", complete="reg-field")))
+def reg_write(mon: Monitor, *, dev: str, register: str, value: str) -> None:
+    device, bank = _find_bank(mon, "write", dev, register)
+    cls = type(bank)
+    info = cls.lookup(register)
+    assert info is not None
+    old = bank.peek(info.name)
+    new = _reg_value(mon, cls, info.name, value, old)
+    if new >> info.width:
+        raise MonitorError(f"reg: {new:#x} does not fit {info.name} ({info.width} bits)")
+    ops.reg_write(mon.machine, device, bank, info, new)
+    mon.value = new
+    _say_ignored_bits(mon, f"{device.name}.{info.name}", info, old, new)
 
 
 _PCI_USAGE = "pci map DEV [ADDR]"

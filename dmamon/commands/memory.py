@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from dmamon import ops
+from dmamon.argspec import HMP_COUNT_ERRORS, arg
 from dmamon.devices import PciDevice
-from dmamon.dumpfmt import split_format
 from dmamon.hmpexpr import require_int32
-from dmamon.memory import MemTxResult
-from dmamon.monitor import Monitor, MonitorError, command, os_reason, split_words
+from dmamon.memory import DmaResult, MemTxResult
+from dmamon.monitor import Monitor, MonitorError, command, os_reason, split_words, subcommand
 from dmamon.render import (
     bsd_checksum,
     checksum_line,
@@ -25,19 +25,13 @@ AREA = "Memory"
 MAX_DUMP = 1 << 20  # a dump larger than this is a typo, not a wish
 
 
-def _dump(mon: Monitor, name: str, args: str) -> None:
-    spec, rest = split_format(args)
+_FMT = arg("fmt", "fmt", optional=True, default="", metavar="/FMT")
+
+
+def _dump(mon: Monitor, name: str, spec: str, addr: int) -> None:
     fmt = mon.fmt_state.parse(spec, dump_command=name)
     if fmt.nbytes > MAX_DUMP:
         raise MonitorError(f"{name}: {fmt.nbytes} bytes is more than {MAX_DUMP} a dump may show")
-    if not rest:
-        raise MonitorError("unexpected end of expression")
-    try:
-        addr = mon.expr(rest)
-    except MonitorError as e:
-        if str(e) == "extraneous characters at the end of line":
-            raise MonitorError(f"{name}: extraneous characters at the end of line") from None
-        raise
     data = bytearray()
     # QEMU reads one output line at a time and stops at the first failed line.
     for a, n in dump_chunks(addr, fmt):
@@ -51,9 +45,16 @@ def _dump(mon: Monitor, name: str, args: str) -> None:
         mon.out(line)
 
 
-@command("xp", "/fmt addr", "physical memory dump starting at 'addr'", AREA, complete=("symbol",))
-def xp(mon: Monitor, args: str) -> None:
-    _dump(mon, "xp", args)
+@command(
+    "xp",
+    "/fmt addr",
+    "physical memory dump starting at 'addr'",
+    AREA,
+    args=(_FMT, arg("addr", "hmpexpr")),
+    usage=HMP_COUNT_ERRORS,
+)
+def xp(mon: Monitor, *, fmt: str, addr: int) -> None:
+    _dump(mon, "xp", fmt, addr)
 
 
 @command(
@@ -62,10 +63,11 @@ def xp(mon: Monitor, args: str) -> None:
     "virtual memory dump starting at 'addr'",
     AREA,
     details="dmamon's machine has no CPU and no paging: virtual equals physical.",
-    complete=("symbol",),
+    args=(_FMT, arg("addr", "hmpexpr")),
+    usage=HMP_COUNT_ERRORS,
 )
-def x(mon: Monitor, args: str) -> None:
-    _dump(mon, "x", args)
+def x(mon: Monitor, *, fmt: str, addr: int) -> None:
+    _dump(mon, "x", fmt, addr)
 
 
 @command(
@@ -74,54 +76,51 @@ def x(mon: Monitor, args: str) -> None:
     "print expression value (use $reg for CPU register access)",
     AREA,
     aliases=("p",),
-    complete=("symbol",),
+    args=(_FMT, arg("value", "hmpexpr", metavar="EXPR")),
+    usage=HMP_COUNT_ERRORS,
 )
-def print_(mon: Monitor, args: str) -> None:
-    spec, rest = split_format(args)
-    fmt = mon.fmt_state.parse(spec)
-    if not rest:
-        raise MonitorError("unexpected end of expression")
-    try:
-        value = mon.expr(rest)
-    except MonitorError as e:
-        if str(e) == "extraneous characters at the end of line":
-            raise MonitorError("print|p: extraneous characters at the end of line") from None
-        raise
+def print_(mon: Monitor, *, fmt: str, value: int) -> None:
     mon.value = value
     mon.data = {"value": value}
-    mon.out(print_value(value, fmt))
+    mon.out(print_value(value, mon.fmt_state.parse(fmt)))
 
 
 _PORT_SIZES = {1: 1, 2: 2, 4: 4, 8: 1}
 
 
-@command("i", "/fmt addr", "I/O port read", AREA)
-def port_in(mon: Monitor, args: str) -> None:
-    spec, rest = split_format(args)
-    fmt = mon.fmt_state.parse(spec)
-    (port,), tail = mon.exprs(rest, 1, "i")
-    if tail:
-        raise MonitorError("i: extraneous characters at the end of line")
+@command(
+    "i",
+    "/fmt addr",
+    "I/O port read",
+    AREA,
+    args=(_FMT, arg("port", "hmpexpr")),
+    usage=HMP_COUNT_ERRORS,
+)
+def port_in(mon: Monitor, *, fmt: str, port: int) -> None:
+    width = mon.fmt_state.parse(fmt).size
     require_int32(port, "i")
-    size = _PORT_SIZES.get(fmt.size, 1)
+    size = _PORT_SIZES.get(width, 1)
     _, value = mon.machine.io_as.load(port & 0xFFFF, size)
     mon.value = value
     mon.data = {"port": port, "size": size, "value": value}
-    mon.out(port_value(fmt.size, port, value))
+    mon.out(port_value(width, port, value))
 
 
-@command("o", "/fmt addr value", "I/O port write", AREA)
-def port_out(mon: Monitor, args: str) -> None:
-    spec, rest = split_format(args)
-    fmt = mon.fmt_state.parse(spec)
-    if fmt.size == 8:
+@command(
+    "o",
+    "/fmt addr value",
+    "I/O port write",
+    AREA,
+    args=(_FMT, arg("port", "hmpexpr"), arg("value", "hmpexpr")),
+    usage=HMP_COUNT_ERRORS,
+)
+def port_out(mon: Monitor, *, fmt: str, port: int, value: int) -> None:
+    size = mon.fmt_state.parse(fmt).size
+    if size == 8:
         raise MonitorError("invalid char in format: 'g'")
-    (port, value), tail = mon.exprs(rest, 2, "o")
-    if tail:
-        raise MonitorError("o: extraneous characters at the end of line")
     require_int32(port, "o")
     require_int32(value, "o")
-    mon.machine.io_as.store(port & 0xFFFF, fmt.size, value)
+    mon.machine.io_as.store(port & 0xFFFF, size, value)
 
 
 @command(
@@ -152,11 +151,15 @@ def pmemsave(mon: Monitor, args: str) -> None:
         raise MonitorError(f"Could not open '{path}': {os_reason(e)}") from None
 
 
-@command("sum", "addr size", "compute the checksum of a memory region", AREA)
-def sum_(mon: Monitor, args: str) -> None:
-    (addr, size), tail = mon.exprs(args, 2, "sum")
-    if tail:
-        raise MonitorError("sum: extraneous characters at the end of line")
+@command(
+    "sum",
+    "addr size",
+    "compute the checksum of a memory region",
+    AREA,
+    args=(arg("addr", "hmpexpr"), arg("size", "hmpexpr")),
+    usage=HMP_COUNT_ERRORS,
+)
+def sum_(mon: Monitor, *, addr: int, size: int) -> None:
     require_int32(addr, "sum")
     require_int32(size, "sum")
     end = (addr + size) & 0xFFFFFFFF  # QEMU's 32-bit arithmetic
@@ -218,32 +221,51 @@ def _dma_device(mon: Monitor, name: str) -> PciDevice:
         "The transaction result is shown (MEMTX_OK, MEMTX_DECODE_ERROR, ...), with the first\n"
         "failing address and the IOMMU's explanation when a translation was refused."
     ),
-    complete=("subcommand:read,write", "device", "symbol"),
+    args=(),
 )
-def dma(mon: Monitor, args: str) -> None:
-    words = split_words(args)
-    if len(words) != 4 or words[0] not in ("read", "write"):
-        raise MonitorError("usage: dma read DEV ADDR LEN | dma write DEV ADDR 0xHEXDATA")
-    op, name = words[0], words[1]
-    dev = _dma_device(mon, name)
-    addr = mon.expr(words[2])
-    port = dev.dma
-    assert port is not None
-    if op == "read":
-        length = mon.expr(words[3])
-        if length == 0 or length > MAX_DUMP:
-            raise MonitorError(f"dma: length must be 1..{MAX_DUMP}")
-        res = port.read(addr, length)
-        data = res.data
-    else:
-        text = words[3]
-        if not text.startswith("0x") or len(text) % 2 or len(text) < 4:
-            raise MonitorError("dma: data must be 0x followed by an even number of hex digits")
-        try:
-            data = bytes.fromhex(text[2:])
-        except ValueError:
-            raise MonitorError(f"dma: bad hex data {text!r}") from None
-        res = port.write(addr, data)
+def dma(mon: Monitor) -> None:
+    raise MonitorError("usage: " + _DMA_USAGE)
+
+
+_DMA_USAGE = "dma read DEV ADDR LEN | dma write DEV ADDR 0xHEXDATA"
+_DMA_DEV = arg("dev", metavar="DEV", complete="device")  # a word: _dma_device explains
+
+
+@subcommand(
+    "dma",
+    "read",
+    args=(_DMA_DEV, arg("addr", "expr"), arg("length", "expr", metavar="LEN")),
+    usage=_DMA_USAGE,
+)
+def dma_read(mon: Monitor, *, dev: str, addr: int, length: int) -> None:
+    device = _dma_device(mon, dev)
+    if length == 0 or length > MAX_DUMP:
+        raise MonitorError(f"dma: length must be 1..{MAX_DUMP}")
+    assert device.dma is not None
+    _dma_report(mon, device, "read", addr, device.dma.read(addr, length))
+
+
+@subcommand(
+    "dma", "write", args=(_DMA_DEV, arg("addr", "expr"), arg("data", metavar="0xHEXDATA")),
+    usage=_DMA_USAGE,
+)  # fmt: skip
+def dma_write(mon: Monitor, *, dev: str, addr: int, data: str) -> None:
+    device = _dma_device(mon, dev)
+    if not data.startswith("0x") or len(data) % 2 or len(data) < 4:
+        raise MonitorError("dma: data must be 0x followed by an even number of hex digits")
+    try:
+        raw = bytes.fromhex(data[2:])
+    except ValueError:
+        raise MonitorError(f"dma: bad hex data {data!r}") from None
+    assert device.dma is not None
+    _dma_report(mon, device, "write", addr, device.dma.write(addr, raw), raw)
+
+
+def _dma_report(
+    mon: Monitor, dev: PciDevice, op: str, addr: int, res: DmaResult, written: bytes = b""
+) -> None:
+    name = dev.name
+    data = res.data if op == "read" else written
     mon.value = res.result.qemu_name()
     mon.data = {
         "device": name,

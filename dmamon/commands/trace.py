@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dmamon.argspec import HMP_COUNT_ERRORS, arg
 from dmamon.memory import LOG_ITEMS
-from dmamon.monitor import Monitor, MonitorError, command, os_reason, split_words
+from dmamon.monitor import Monitor, MonitorError, command, os_reason
 
 
 @command(
@@ -13,20 +14,18 @@ from dmamon.monitor import Monitor, MonitorError, command, os_reason, split_word
     "name on|off [vcpu]",
     "changes status of a specific trace event (vcpu: vCPU to set, default is all)",
     "Trace",
-    complete=("event", "subcommand:on,off"),
+    args=(
+        arg("name", complete="event"),
+        arg("state", "onoff", error="Expected 'on' or 'off'"),
+        arg("vcpu", optional=True),
+    ),
+    usage=HMP_COUNT_ERRORS,
 )
-def trace_event(mon: Monitor, args: str) -> None:
-    words = args.split()
-    if not words:
-        raise MonitorError("trace-event: string expected")
-    if len(words) < 2:
-        raise MonitorError("Expected 'on' or 'off'")
-    if words[1] not in ("on", "off"):
-        raise MonitorError("Expected 'on' or 'off'")
-    if len(words) > 2:
-        raise MonitorError(f'event "{words[0]}" is not vCPU-specific')
+def trace_event(mon: Monitor, *, name: str, state: bool, vcpu: str | None) -> None:
+    if vcpu is not None:
+        raise MonitorError(f'event "{name}" is not vCPU-specific')
     try:
-        mon.machine.tracer.set_state(words[0], words[1] == "on")
+        mon.machine.tracer.set_state(name, state)
     except KeyError as e:
         raise MonitorError(str(e.args[0])) from None
 
@@ -42,30 +41,36 @@ def _log_help(mon: Monitor) -> None:
 
 
 @command(
-    "log", "item1[,...]", "activate logging of the specified items", "Trace", complete=("logitem",)
+    "log",
+    "item1[,...]",
+    "activate logging of the specified items",
+    "Trace",
+    args=(arg("items", complete="logitem"),),
+    usage=HMP_COUNT_ERRORS,
 )
-def log(mon: Monitor, args: str) -> None:
-    text = args.strip()
-    if not text:
-        raise MonitorError("log: string expected")
+def log(mon: Monitor, *, items: str) -> None:
+    text = items
     if text == "help":
         _log_help(mon)
         return
-    items = text.split(",")
     tracer = mon.machine.tracer
     try:
-        tracer.set_log_items(items)
+        tracer.set_log_items(text.split(","))
     except KeyError as e:
         _log_help(mon)
         raise MonitorError(f"log: unknown item {e.args[0]!r}") from None
 
 
-@command("logfile", "filename", "output logs to 'filename'", "Trace", complete=("file",))
-def logfile(mon: Monitor, args: str) -> None:
-    words = split_words(args)
-    if len(words) != 1:
-        raise MonitorError("logfile: string expected")
-    path = Path(words[0])
+@command(
+    "logfile",
+    "filename",
+    "output logs to 'filename'",
+    "Trace",
+    args=(arg("filename", "file"),),
+    usage=HMP_COUNT_ERRORS,
+)
+def logfile(mon: Monitor, *, filename: str) -> None:
+    path = Path(filename)
     try:
         f = path.open("a", encoding="utf-8")
     except OSError as e:

@@ -156,7 +156,13 @@ def test_completion_of_subcommands_and_their_arguments() -> None:
 
 
 def test_old_style_commands_still_get_the_raw_string() -> None:
-    assert COMMANDS["xp"].args is None and COMMANDS["xp"].completion_kind(["a"]) == "symbol"
+    spec = COMMANDS["pmemsave"]
+    assert spec.args is None and spec.completion_kind(["a"]) == "symbol"
+
+
+def test_a_leading_fmt_is_skipped_when_completing() -> None:
+    spec = COMMANDS["xp"]
+    assert [spec.completion_kind(w) for w in ([], ["/4x"], ["0"])] == ["symbol", "symbol", ""]
 
 
 def test_an_unknown_kind_is_a_programming_error() -> None:

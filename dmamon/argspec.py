@@ -354,7 +354,8 @@ def parse_args(
     index = 0
     pos = _skip(text, 0)
     while pos < len(text):
-        if _OPTION.match(text, pos):
+        rest_next = index < len(positionals) and positionals[index].kind == "rest"
+        if _OPTION.match(text, pos) and not rest_next:  # ``rest`` takes ``--x`` as text
             shown = usage_text(name, params) if usage == HMP_COUNT_ERRORS else usage
             found, value, pos = _read_option(mon, params, text, pos, shown)
             values[found.keyword] = value

@@ -8,6 +8,7 @@ prints the reply's value (``0x00000000010000ed``) instead of the wire's ``OK`` l
 
 from __future__ import annotations
 
+from dmamon.argspec import HMP_COUNT_ERRORS, Param, arg
 from dmamon.monitor import Monitor, MonitorError, command
 from dmamon.qtest import QTEST_COMMANDS, execute
 
@@ -50,16 +51,29 @@ def _summary(name: str) -> str:
     return f"{width}-bit {kind} (qtest spelling)"
 
 
+def _params(name: str) -> tuple[Param, ...]:
+    """One optional word per qtest argument: qtest itself reports a missing one
+    (``readl: missing ADDR (usage: readl ADDR)``), the monitor one too many."""
+    raw = _RAW_ARGS.get(name, set())
+    words = QTEST_COMMANDS[name].replace("[", "").replace("]", "").split()[1:]
+    return tuple(
+        arg(
+            f"a{i}",
+            optional=True,
+            metavar=w,
+            complete="" if i in raw else "symbol",
+        )
+        for i, w in enumerate(words)
+    )
+
+
 def _make(name: str) -> None:
     usage = QTEST_COMMANDS[name]
     raw = _RAW_ARGS.get(name, set())
+    params = _params(name)
 
-    most = len(usage.split()) - 1
-
-    def run(mon: Monitor, args: str) -> None:
-        words = args.split()
-        if len(words) > most:
-            raise MonitorError(f"{name}: extraneous characters at the end of line")
+    def run(mon: Monitor, **given: str | None) -> None:
+        words = [w for w in (given[p.keyword] for p in params) if w is not None]
         out = [name]
         for i, w in enumerate(words):
             # numbers may be HMP expressions and symbols; plain numbers pass unchanged
@@ -84,8 +98,8 @@ def _make(name: str) -> None:
             mon.out(reply.reply[3:])
         _explain_clock(mon, name, out, before)
 
-    params = " ".join(usage.split()[1:]).lower()
-    command(name, params, _summary(name), AREA, complete=("symbol",))(run)
+    summary = " ".join(usage.split()[1:]).lower()
+    command(name, summary, _summary(name), AREA, args=params, usage=HMP_COUNT_ERRORS)(run)
 
 
 def _error_text(name: str, reply: str) -> str:

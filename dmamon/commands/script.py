@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dmamon.argspec import arg, flag
 from dmamon.hmpexpr import HmpError, evaluate
 from dmamon.monitor import (
     COMMANDS,
@@ -114,15 +115,11 @@ def _script_path(mon: Monitor, name: str) -> tuple[Path, bool]:
     "run the commands of a .dmamon script (paths relative to the including script;"
     " a bare name such as 'tour' runs a shipped script); --echo shows each command",
     AREA,
-    complete=("file",),
+    args=(arg("file", "file"), flag("--echo")),
+    usage="source [--echo] FILE",
 )
-def source(mon: Monitor, args: str) -> None:
-    words = split_words(args)
-    echo = "--echo" in words
-    words = [w for w in words if w != "--echo"]
-    if len(words) != 1:
-        raise MonitorError("source: usage: source [--echo] FILE")
-    path, shipped = _script_path(mon, words[0])
+def source(mon: Monitor, *, file: str, echo: bool) -> None:
+    path, shipped = _script_path(mon, file)
     saved = mon.echo_prompt
     if (echo or shipped) and saved is None:  # a shipped lab shows what it runs
         mon.echo_prompt = "(dmamon) "
@@ -256,9 +253,10 @@ def expect(mon: Monitor, args: str) -> None:
     )
 
 
+_REGEX = (arg("regex", "rest", metavar="REGEX"),)
+
+
 def _regex(args: str, name: str) -> re.Pattern[str]:
-    if not args.strip():
-        raise MonitorError(f"{name}: usage: {name} REGEX")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. FutureWarning for "[" sets
@@ -267,8 +265,15 @@ def _regex(args: str, name: str) -> re.Pattern[str]:
         raise MonitorError(f"{name}: bad regular expression: {e}") from None
 
 
-@command("expect-output", "regex", "assert that the previous command's output matches", AREA)
-def expect_output(mon: Monitor, args: str) -> None:
+@command(
+    "expect-output",
+    "regex",
+    "assert that the previous command's output matches",
+    AREA,
+    args=_REGEX,
+)
+def expect_output(mon: Monitor, *, regex: str) -> None:
+    args = regex
     rx = _regex(args, "expect-output")
     lines = mon.prev_output
     ok = any(rx.search(line) for line in lines)
@@ -286,8 +291,10 @@ def expect_output(mon: Monitor, args: str) -> None:
     "regex",
     "assert that a log or trace line since the previous command matches",
     AREA,
+    args=_REGEX,
 )
-def expect_log(mon: Monitor, args: str) -> None:
+def expect_log(mon: Monitor, *, regex: str) -> None:
+    args = regex
     rx = _regex(args, "expect-log")
     ok = any(rx.search(r.text) for r in mon.records_since_previous())
     _note(
@@ -304,8 +311,10 @@ def expect_log(mon: Monitor, args: str) -> None:
     "regex",
     "assert that no log or trace line since the previous command matches",
     AREA,
+    args=_REGEX,
 )
-def expect_no_log(mon: Monitor, args: str) -> None:
+def expect_no_log(mon: Monitor, *, regex: str) -> None:
+    args = regex
     rx = _regex(args, "expect-no-log")
     hits = [r.text for r in mon.records_since_previous() if rx.search(r.text)]
     _note(
@@ -315,11 +324,14 @@ def expect_no_log(mon: Monitor, args: str) -> None:
     )
 
 
-@command("expect-fail", "command", "assert that a command fails", AREA, complete=("command",))
-def expect_fail(mon: Monitor, args: str) -> None:
-    cmd = args.strip()
-    if not cmd:
-        raise MonitorError("expect-fail: usage: expect-fail COMMAND")
+@command(
+    "expect-fail",
+    "command",
+    "assert that a command fails",
+    AREA,
+    args=(arg("cmd", "rest", metavar="COMMAND", complete="command"),),
+)
+def expect_fail(mon: Monitor, *, cmd: str) -> None:
     mon.expecting_failure = True
     try:
         with _unrecorded(mon):

@@ -17,6 +17,7 @@ from typing import TextIO
 from dmamon.devices import Machine
 from dmamon.memory import TraceRecord
 from dmamon.monitor import Failure, Monitor, MonitorError
+from dmamon.render import plural
 
 __all__ = [
     "FileReport",
@@ -154,8 +155,7 @@ def summary_line(reports: list[FileReport], seconds: float) -> str:
     asserts = sum(len(r.assertions) for r in reports)
     failed = sum(1 for r in reports if r.failures)
     return (
-        f"{files} file{'s' if files != 1 else ''}, {asserts} assertion"
-        f"{'s' if asserts != 1 else ''}, {failed} failed, {seconds:.2f} s"
+        f"{plural(files, 'file')}, {plural(asserts, 'assertion')}, {failed} failed, {seconds:.2f} s"
     )
 
 

@@ -21,6 +21,7 @@ from dmamon.commands import AREAS
 from dmamon.completion import CompletionContext, candidates
 from dmamon.lexer import ANSI_COLOURS, DmamonLexer
 from dmamon.monitor import COMMANDS, CommandSpec, Monitor
+from dmamon.render import plural
 
 __all__ = [
     "DmamonShell",
@@ -174,7 +175,7 @@ class DmamonShell(cmd2.Cmd):
     def get_bottom_toolbar(self) -> Any:
         """Virtual time and run state under the prompt."""
         m = self.monitor.machine
-        return f" virtual time {m.now_ns} ns | {m.status()} | {len(m.devices)} devices "
+        return f" virtual time {m.now_ns} ns | {m.status()} | {plural(len(m.devices), 'device')} "
 
     # -- completion ------------------------------------------------------------------------
 

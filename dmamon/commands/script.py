@@ -32,6 +32,7 @@ from dmamon.monitor import (
     split_words,
 )
 from dmamon.recorder import Recorder
+from dmamon.render import plural
 
 AREA = "Scripts"
 
@@ -152,7 +153,7 @@ def record(mon: Monitor, args: str) -> None:
         name, count = rec.path, rec.count
         if not rec.stop():
             raise MonitorError("record: not recording")
-        mon.out(f"recording stopped: {name} ({count} command{'s' if count != 1 else ''})")
+        mon.out(f"recording stopped: {name} ({plural(count, 'command')})")
         return
     path = Path(words[0])
     if path.exists() and not force:

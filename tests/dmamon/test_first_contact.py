@@ -205,3 +205,32 @@ def test_info_devices_json_carries_the_pci_state() -> None:
     run_lines(mon, buf, "pci map edu0")
     (edu,) = json.loads(run_lines(mon, buf, "info devices --json"))
     assert edu["command"] == 6 and edu["bus_master"] is True and edu["bars"] == {"0": 0xFE000000}
+
+
+def test_counts_agree_with_their_nouns_in_the_toolbar_and_the_run_summary() -> None:
+    import io
+
+    from dmamon.devices import Machine
+
+    from dmamon.monitor import Monitor
+    from dmamon.plugins.amdvi.views import count
+    from dmamon.runner import summary_line
+    from dmamon.shell import DmamonShell
+
+    buf = io.StringIO()
+    shell = DmamonShell(Monitor(Machine(), buf, buf), stdin=io.StringIO(), stdout=buf)
+    assert "| 1 device " in shell.get_bottom_toolbar()  # was "1 devices"
+    assert summary_line([], 0.0).startswith("0 files, 0 assertions,")
+    assert count(1, "entry") == "1 entry" and count(256, "entry") == "256 entries"
+
+
+def test_help_texts_carry_no_rst_markup() -> None:
+    import re
+
+    from dmamon.monitor import COMMANDS, INFO, SUBCOMMANDS
+
+    markup = re.compile(r"``|:(func|class|meth|mod|data|attr):`")
+    specs = [*COMMANDS.values(), *INFO.values()]
+    specs += [s for subs in SUBCOMMANDS.values() for s in subs.values()]
+    bad = [s.name for s in specs if markup.search(s.summary + s.details + s.params)]
+    assert bad == []

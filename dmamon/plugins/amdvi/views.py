@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from dmamon import render
 from dmamon.devices.amdvi import (
     AmdviRegs,
     RegisterView,
@@ -41,13 +42,7 @@ _LABEL = 7  # width of the labels inside a walk node (``raw``, ``fields``, ``per
 
 def count(n: int, word: str, plural: str = "") -> str:
     """``1 entry``, ``2 entries``, ``0 domains``: a number and its noun, agreeing."""
-    if n == 1:
-        return f"{n} {word}"
-    if not plural:
-        plural = (
-            word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
-        )
-    return f"{n} {plural}"
+    return render.plural(n, word, plural or None)
 
 
 def perm_word(perm: IOMMUPerm | int) -> str:
@@ -259,10 +254,10 @@ def layout_lines(layout: dict[str, int] | None, state: dict[str, int | bool]) ->
     base, size = layout["base"], layout["size"]
     return [
         f"reserved range (iommu setup): {base:#x}-{base + size - 1:#x} ({size_words(size)})",
-        f"  device table    {layout['device_table']:#x}  {state['devtab_len']} entries",
-        f"  command buffer  {layout['command_buffer']:#x}  {state['cmdbuf_len']} entries, "
+        f"  device table    {layout['device_table']:#x}  {count(state['devtab_len'], 'entry')}",
+        f"  command buffer  {layout['command_buffer']:#x}  {count(state['cmdbuf_len'], 'entry')}, "
         f"head {state['cmdbuf_head']:#x} tail {state['cmdbuf_tail']:#x}",
-        f"  event log       {layout['event_log']:#x}  {state['evtlog_len']} entries, "
+        f"  event log       {layout['event_log']:#x}  {count(state['evtlog_len'], 'entry')}, "
         f"head {state['evtlog_head']:#x} tail {state['evtlog_tail']:#x}",
         f"  semaphore       {layout['semaphore']:#x}  (COMPLETION_WAIT stores here)",
         f"  page tables     {layout['page_tables']:#x}  "

@@ -57,9 +57,15 @@ _OPS = ("==", "!=", "<=", ">=", "<", ">")
 _SPLIT = re.compile(r"\s(==|!=|<=|>=|<|>)\s")
 
 
-@command("help", "[cmd]", "show the help", "Help", aliases=("?",), complete=("command",))
-def help_(mon: Monitor, args: str) -> None:
-    name = args.strip()
+@command(
+    "help",
+    "[cmd]",
+    "show the help",
+    "Help",
+    aliases=("?",),
+    args=(arg("name", "rest", optional=True, default="", complete="command"),),
+)
+def help_(mon: Monitor, *, name: str) -> None:
     if not name:
         seen = set()
         for key in sorted(COMMANDS):

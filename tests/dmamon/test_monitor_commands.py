@@ -141,7 +141,7 @@ def test_clock_step_runs_edu_dma_timer() -> None:
 def test_fix_switch_turns_off_and_reports_unknown_names() -> None:
     mon, buf = make()
     run(mon, buf, "fix reentrancy-guard off")
-    assert not mon.machine.engine.fixes.get("reentrancy-guard")
+    assert not mon.machine.fixes.get("reentrancy-guard")
     assert "unknown switch 'nope'" in run(mon, buf, "fix nope on")
 
 

@@ -198,3 +198,45 @@ def test_a_plugin_completer_is_registered_once_in_the_one_registry() -> None:
         assert COMPLETERS["x-queue"](CompletionContext(mon.machine, [])) == ["q0", "q1"]
     finally:
         COMPLETERS.pop("x-queue")
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        # usage= keeps HMP's own usage line; error= a value's own message
+        ("fix reentrancy-guard maybe", "usage: fix NAME on|off"),
+        ("device_del nosuch", "Error: Device 'nosuch' not found"),
+        ("clock step", "usage: clock step DURATION (e.g. clock step 100ms)"),
+        # HMP_COUNT_ERRORS: QEMU's words for a missing or an extra argument
+        ("trace-event", "trace-event: string expected"),
+        ("trace-event memory_region_ops_read", "Expected 'on' or 'off'"),
+        ("trace-event memory_region_ops_read ON", "Expected 'on' or 'off'"),  # 'b': exact
+        ("xp", "unexpected end of expression"),
+        ("xp /4x 0 1", "xp: extraneous characters at the end of line"),
+        ("print 0xzz", "print|p: extraneous characters at the end of line"),  # aliases named
+        ("stop now", "stop|s: extraneous characters at the end of line"),
+        ("readl 0x1000 extra", "readl: extraneous characters at the end of line"),
+        ("qom-get /", "qom-get: string expected"),
+    ],
+)
+def test_converted_commands_keep_their_messages(line: str, error: str) -> None:
+    mon, buf = make()
+    assert run_lines(mon, buf, line) == error + "\n"
+
+
+def test_a_rest_parameter_takes_option_like_words_as_text() -> None:
+    mon, buf = make()
+    assert parse_args(mon, "t", (arg("text", "rest"), flag("--x")), "--x y") == {
+        "text": "--x y",
+        "x": False,
+    }
+
+
+def test_reg_completion_comes_from_the_subcommand_specs() -> None:
+    spec = COMMANDS["reg"]
+    assert spec.completion_kind([]) == "subcommand:read,write"
+    assert spec.completion_kind(["read", "edu0"]) == "register"
+    assert spec.completion_kind(["read", "edu0", "status"]) == "subcommand:--peek"
+    assert spec.completion_kind(["read", "edu0", "status", "--peek"]) == ""
+    assert spec.completion_kind(["write", "edu0", "status"]) == "reg-field"
+    assert COMMANDS["info"].completion_kind(["trace-events"]) == "event-pattern"

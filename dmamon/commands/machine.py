@@ -181,11 +181,14 @@ def device_add(mon: Monitor, *, spec: str) -> None:
     "device",
     "remove device",
     "Devices",
-    args=(arg("id", "device", error="Error: Device '{word}' not found"),),
+    args=(arg("id", complete="device"),),  # an id, a name or a QOM path: the machine decides
     usage="device_del ID",
 )
 def device_del(mon: Monitor, *, id: str) -> None:
-    mon.machine.device_del(id)
+    try:
+        mon.machine.device_del(id)
+    except KeyError:
+        raise MonitorError(f"Error: Device '{id}' not found") from None
 
 
 def _reg_value(mon: Monitor, bank_cls: type, reg: str, text: str, old: int) -> int:

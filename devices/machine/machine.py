@@ -129,20 +129,8 @@ class Machine:
         e = self.engine
         self.system = MemoryRegion.container("system")
         self.pc_ram = MemoryRegion.ram_region("pc.ram", self.ram_size)
-        # q35: RAM below 4G up to 0xb0000000, or 2 GiB when RAM is that large (pc_q35.c)
-        lowmem = 0x80000000 if self.ram_size >= 0xB0000000 else 0xB0000000
-        below = min(self.ram_size, lowmem)
         with transaction():
-            self.system.add_subregion(
-                0, MemoryRegion.alias_region("ram-below-4g", self.pc_ram, 0, below)
-            )
-            if self.ram_size > below:
-                self.system.add_subregion(
-                    1 << 32,
-                    MemoryRegion.alias_region(
-                        "ram-above-4g", self.pc_ram, below, self.ram_size - below
-                    ),
-                )
+            self._map_ram()
             self.pci_memory = MemoryRegion.container("pci")
             self.system.add_subregion(0, self.pci_memory, priority=-1)
             self.apic_msi = MemoryRegion.io_region(
@@ -172,6 +160,23 @@ class Machine:
         self.memory = AddressSpace("memory", self.system, e)
         self.io_as = AddressSpace("I/O", self.io, e)
         self._reset_bh = e.clock.bh(self._do_guest_reset, "ich9-reset")
+        self._add_builtin_functions()
+
+    def _map_ram(self) -> None:
+        # q35: RAM below 4G up to 0xb0000000, or 2 GiB when RAM is that large (pc_q35.c)
+        lowmem = 0x80000000 if self.ram_size >= 0xB0000000 else 0xB0000000
+        below = min(self.ram_size, lowmem)
+        self.system.add_subregion(
+            0, MemoryRegion.alias_region("ram-below-4g", self.pc_ram, 0, below)
+        )
+        if self.ram_size > below:
+            above = MemoryRegion.alias_region(
+                "ram-above-4g", self.pc_ram, below, self.ram_size - below
+            )
+            self.system.add_subregion(1 << 32, above)
+
+    def _add_builtin_functions(self) -> None:
+        """The host bridge at 00:00.0 and q35's ICH9 functions at 00:1f.x."""
         mch = HostBridge(self, "mch", {})
         mch.qdev_id = ""
         mch.plug(self.pci_bus, devfn(0, 0))

@@ -272,18 +272,27 @@ class Machine:
         return sub
 
     def _auto_name(self, type_name: str) -> str:
-        base = type_name.replace("-", "_")
+        """The internal name of a device added without ``id=``: QEMU's QOM leaf
+        ``device[N]`` (first free N, as ``/machine/peripheral-anon`` numbers them). A
+        QEMU id cannot hold ``[``, so it never takes or blocks a name a user may give."""
         n = 0
-        while f"{base}{n}" in self.devices:
+        while f"device[{n}]" in self.devices:
             n += 1
-        return f"{base}{n}"
+        return f"device[{n}]"
 
     def device_del(self, name: str) -> None:
         """Unplug a device.
 
+        Args:
+            name: the device's id or internal name, or its QOM path as QEMU accepts it
+                (``/machine/peripheral-anon/device[0]``).
+
         Raises:
             KeyError: no such device.
         """
+        for prefix in ("/machine/peripheral/", "/machine/peripheral-anon/"):
+            if name.startswith(prefix) and name[len(prefix) :] in self.devices:
+                name = name[len(prefix) :]
         dev = self.devices.pop(name)
         if isinstance(dev, PciDevice):
             dev.unplug()

@@ -8,6 +8,7 @@ configuration mistakes raise :class:`~dmamon.memory.ConfigError` at once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -244,14 +245,7 @@ class Device:
             read=read, valid_min=valid[0], valid_max=valid[1], impl_min=impl[0], impl_max=impl[1]
         )
         if write is not None:
-            ops = MmioOps(
-                read=read,
-                write=write,
-                valid_min=valid[0],
-                valid_max=valid[1],
-                impl_min=impl[0],
-                impl_max=impl[1],
-            )
+            ops = dataclasses.replace(ops, write=write)
         return MemoryRegion.io_region(name, size, ops, owner=self)
 
     def banks(self) -> dict[str, RegisterBank]:

@@ -129,20 +129,8 @@ class Machine:
         e = self.engine
         self.system = MemoryRegion.container("system")
         self.pc_ram = MemoryRegion.ram_region("pc.ram", self.ram_size)
-        # q35: RAM below 4G up to 0xb0000000, or 2 GiB when RAM is that large (pc_q35.c)
-        lowmem = 0x80000000 if self.ram_size >= 0xB0000000 else 0xB0000000
-        below = min(self.ram_size, lowmem)
         with transaction():
-            self.system.add_subregion(
-                0, MemoryRegion.alias_region("ram-below-4g", self.pc_ram, 0, below)
-            )
-            if self.ram_size > below:
-                self.system.add_subregion(
-                    1 << 32,
-                    MemoryRegion.alias_region(
-                        "ram-above-4g", self.pc_ram, below, self.ram_size - below
-                    ),
-                )
+            self._map_ram()
             self.pci_memory = MemoryRegion.container("pci")
             self.system.add_subregion(0, self.pci_memory, priority=-1)
             self.apic_msi = MemoryRegion.io_region(
@@ -172,6 +160,23 @@ class Machine:
         self.memory = AddressSpace("memory", self.system, e)
         self.io_as = AddressSpace("I/O", self.io, e)
         self._reset_bh = e.clock.bh(self._do_guest_reset, "ich9-reset")
+        self._add_builtin_functions()
+
+    def _map_ram(self) -> None:
+        # q35: RAM below 4G up to 0xb0000000, or 2 GiB when RAM is that large (pc_q35.c)
+        lowmem = 0x80000000 if self.ram_size >= 0xB0000000 else 0xB0000000
+        below = min(self.ram_size, lowmem)
+        self.system.add_subregion(
+            0, MemoryRegion.alias_region("ram-below-4g", self.pc_ram, 0, below)
+        )
+        if self.ram_size > below:
+            above = MemoryRegion.alias_region(
+                "ram-above-4g", self.pc_ram, below, self.ram_size - below
+            )
+            self.system.add_subregion(1 << 32, above)
+
+    def _add_builtin_functions(self) -> None:
+        """The host bridge at 00:00.0 and q35's ICH9 functions at 00:1f.x."""
         mch = HostBridge(self, "mch", {})
         mch.qdev_id = ""
         mch.plug(self.pci_bus, devfn(0, 0))
@@ -267,18 +272,27 @@ class Machine:
         return sub
 
     def _auto_name(self, type_name: str) -> str:
-        base = type_name.replace("-", "_")
+        """The internal name of a device added without ``id=``: QEMU's QOM leaf
+        ``device[N]`` (first free N, as ``/machine/peripheral-anon`` numbers them). A
+        QEMU id cannot hold ``[``, so it never takes or blocks a name a user may give."""
         n = 0
-        while f"{base}{n}" in self.devices:
+        while f"device[{n}]" in self.devices:
             n += 1
-        return f"{base}{n}"
+        return f"device[{n}]"
 
     def device_del(self, name: str) -> None:
         """Unplug a device.
 
+        Args:
+            name: the device's id or internal name, or its QOM path as QEMU accepts it
+                (``/machine/peripheral-anon/device[0]``).
+
         Raises:
             KeyError: no such device.
         """
+        for prefix in ("/machine/peripheral/", "/machine/peripheral-anon/"):
+            if name.startswith(prefix) and name[len(prefix) :] in self.devices:
+                name = name[len(prefix) :]
         dev = self.devices.pop(name)
         if isinstance(dev, PciDevice):
             dev.unplug()

@@ -1756,3 +1756,21 @@ def test_no_qmp_module_sets_attributes_on_the_machine() -> None:
 
     for path in Path(dmamon.qmp.__file__).parent.glob("*.py"):
         assert "setattr(" not in path.read_text(), path.name
+
+
+def test_a_real_amdvi_fault_reaches_qmp_as_dmamon_iommu_fault() -> None:
+    from dmamon.devices.amdvi.driver import AmdIommuDriver
+
+    s = session(devices=["amd-iommu", "edu,id=edu0"])
+    m = s.machine
+    drv = AmdIommuDriver.of(m)
+    drv.setup()
+    edu = m.device("edu0")
+    drv.attach(edu)  # an empty page table: every IOVA faults
+    m.io_as.store(0xCF8, 4, 0x80000000 | 2 << 11 | 0x04)  # edu (00:02.0): bus master on
+    m.io_as.store(0xCFC, 2, 0x0006)
+    s.feed(b'{"execute": "cont"}')
+    assert edu.dma is not None and edu.dma.read(0x2000000, 4).fault is not None
+    out = lines(s.feed(b'{"execute": "query-status"}'))
+    faults = [o["data"] for o in out if o.get("event") == "DMAMON_IOMMU_FAULT"]
+    assert faults and faults[0]["iova"] == 0x2000000 and faults[0]["bdf"] == "00:02.0"

@@ -25,6 +25,9 @@ from dmamon.memory import (
     MachineHalt,
     MemoryRegion,
     MmioOps,
+    ResetEvent,
+    RunStateChanged,
+    ShutdownEvent,
     transaction,
 )
 
@@ -205,7 +208,7 @@ class Machine:
             self._reset_bh.schedule()
 
     def _do_guest_reset(self) -> None:
-        self.system_reset()
+        self.system_reset(guest=True, reason="guest-reset")
 
     # -- devices ---------------------------------------------------------------------------
 
@@ -387,6 +390,22 @@ class Machine:
 
     # -- run state -------------------------------------------------------------------------
 
+    #: Before __init__ sets the first state there is nothing to announce.
+    _run_state = ""
+
+    @property
+    def run_state(self) -> str:
+        """One of ``RUN_STATES``; every change is published on ``engine.events`` as a
+        :class:`RunStateChanged` (QMP turns it into ``STOP``/``RESUME``)."""
+        return self._run_state
+
+    @run_state.setter
+    def run_state(self, new: str) -> None:
+        old = self._run_state
+        self._run_state = new
+        if old and old != new:
+            self.engine.events.emit(RunStateChanged(old, new))
+
     @property
     def halted(self) -> bool:
         """True while crashed or hung (cleared by system_reset)."""
@@ -396,7 +415,7 @@ class Machine:
         self.run_state = h.kind
         tr = self.engine.tracer
         tr.warn(f"machine {h.kind}: {h.summary}")
-        for line in h.details:
+        for line in h.report()[1:]:  # identical frames folded, as `info status` shows them
             tr.warn(line.strip())
 
     def stop(self) -> None:
@@ -409,9 +428,14 @@ class Machine:
         if self.run_state in ("paused", "prelaunch"):
             self.run_state = "running"
 
-    def system_reset(self) -> None:
+    def system_reset(self, *, guest: bool = False, reason: str = "host-qmp-system-reset") -> None:
         """Reset every device. A crashed or hung machine comes back running; a paused one
-        comes back in ``prelaunch``, as QEMU's does (``cont`` resumes it)."""
+        comes back in ``prelaunch``, as QEMU's does (``cont`` resumes it).
+
+        Publishes a :class:`ResetEvent` (``guest``, ``reason`` as QEMU's ``RESET`` event:
+        the monitor's reset is ``host-qmp-system-reset``, the guest's ``guest-reset``),
+        then the run-state change, if any.
+        """
         self.engine.reset()
         for d in self.pci_devices():
             d.reset()
@@ -421,11 +445,18 @@ class Machine:
         self.gsi_levels.clear()
         self.reset_count += 1
         self._rst_cnt = 0
+        self.engine.events.emit(ResetEvent(guest, reason))
         if self.run_state in ("crashed", "hung", "shutdown"):
             self.run_state = "running"
         elif self.run_state == "paused":
             # QEMU main_loop_should_exit: a reset outside RUNNING sets RUN_STATE_PRELAUNCH
             self.run_state = "prelaunch"
+
+    def shutdown(self, *, guest: bool = False, reason: str = "host-qmp-quit") -> None:
+        """Shut down (QEMU's ``quit`` or a guest power-off): publishes a
+        :class:`ShutdownEvent`, then the run state becomes ``shutdown``."""
+        self.engine.events.emit(ShutdownEvent(guest, reason))
+        self.run_state = "shutdown"
 
     def step(self, delta_ns: int) -> int:
         """Advance virtual time by ``delta_ns`` (nothing moves while halted)."""

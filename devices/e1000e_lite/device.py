@@ -26,18 +26,19 @@ import re
 from collections import deque
 from typing import TYPE_CHECKING
 
-from dmamon.devices.e1000e_lite.descriptors import (
-    RxDesc,
-    TxDesc,
-)
+from dmamon.devices.common import HeadTailRing
+from dmamon.devices.e1000e_lite.descriptors import DESC_LEN, RxDesc, TxDesc
+from dmamon.devices.e1000e_lite.info import E1000eLiteInfo, InterruptView, RingView, StatsView
 from dmamon.devices.e1000e_lite.regs import (
     ALIASES,
     CTRL_RST,
     ICR_ASSERTED,
     MMIO_SIZE,
     RAH_AV,
+    RCTL_EN,
     RCTL_LBM_MAC,
     TARC_ENABLE,
+    TCTL_EN,
     E1000eLiteRegs,
 )
 from dmamon.devices.e1000e_lite.rx import RxPath
@@ -79,6 +80,12 @@ def _parse_mac(text: str) -> bytes:
             f"Property 'e1000e-lite.mac' expects a MAC like 52:54:00:12:34:56, not {text!r}"
         )
     return bytes(int(p, 16) for p in text.split(":"))
+
+
+def _ring_view(ring: HeadTailRing, enabled: bool) -> RingView:
+    s = ring.state()
+    n = s.length // DESC_LEN
+    return RingView(s.base, s.length, n, s.head, s.tail, ring.free_count(), enabled)
 
 
 class E1000eLite(PciDevice, type_name="e1000e-lite"):
@@ -302,6 +309,23 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
         v = self.regs.peek(reg)
         if v != 0xFFFF_FFFF:  # e1000x_inc_reg_if_not_full
             self.regs.poke(reg, v + 1)
+
+    def info(self) -> E1000eLiteInfo:
+        """The device's state as typed records (``info device``)."""
+        p = self.regs.peek
+        stats = StatsView(*(p(n) for n in ("gptc", "tpt", "gprc", "tpr", "mpc", "ruc", "roc")))
+        vec = self.rx.vec
+        return E1000eLiteInfo(
+            mac=":".join(f"{b:02x}" for b in self.mac),
+            loopback=bool(p("rctl") & RCTL_LBM_MAC),
+            tx=_ring_view(self.tx.ring, bool(p("tctl") & TCTL_EN)),
+            rx=_ring_view(self.rx.ring, bool(p("rctl") & RCTL_EN)),
+            interrupts=InterruptView(p("icr"), p("ims"), self.irq_level, self.msi_enabled),
+            stats=stats,
+            tx_frags=len(self.tx.frags),
+            rx_pkt_vec=vec.label if vec is not None else None,
+            wire_frames=len(self.wire),
+        )
 
     def status_lines(self) -> list[str]:
         p = self.regs.peek

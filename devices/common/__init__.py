@@ -34,6 +34,19 @@ from dmamon.devices.common.reader import (
     read_exact,
 )
 from dmamon.devices.common.ring import HeadTailRing, RegAccess, RingState
+from dmamon.devices.common.sgl import (
+    NVME_DATA_SGL_LEN_INVALID,
+    NVME_INVALID_SGL_SEG_DESCR,
+    NVME_SGL_DESCR_TYPE_INVALID,
+    SGL_BIT_BUCKET,
+    SGL_DATA_BLOCK,
+    SGL_LAST_SEGMENT,
+    SGL_SEGMENT,
+    SglDesc,
+    SglError,
+    SglPiece,
+    sgl_segments,
+)
 from dmamon.devices.common.trb import (
     MAX_TD_TRBS,
     TRB_C,
@@ -63,13 +76,20 @@ from dmamon.devices.common.virtq import (
 __all__ = [
     "MAX_PRDTL",
     "MAX_TD_TRBS",
+    "NVME_DATA_SGL_LEN_INVALID",
     "NVME_DATA_TRAS_ERROR",
     "NVME_INVALID_FIELD",
     "NVME_INVALID_PRP_OFFSET",
+    "NVME_INVALID_SGL_SEG_DESCR",
+    "NVME_SGL_DESCR_TYPE_INVALID",
     "PRDT_ENTRY_SIZE",
     "PRDT_OFFSET",
     "PRD_DBC_MASK",
     "PRD_I",
+    "SGL_BIT_BUCKET",
+    "SGL_DATA_BLOCK",
+    "SGL_LAST_SEGMENT",
+    "SGL_SEGMENT",
     "TRB_C",
     "TRB_CH",
     "TRB_IOC",
@@ -91,6 +111,9 @@ __all__ = [
     "RegAccess",
     "RingState",
     "Segment",
+    "SglDesc",
+    "SglError",
+    "SglPiece",
     "SplitVirtqueue",
     "Tick",
     "Trb",
@@ -106,5 +129,6 @@ __all__ = [
     "prdt_segments",
     "prp_segments",
     "read_exact",
+    "sgl_segments",
     "step_budget",
 ]

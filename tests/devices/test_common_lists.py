@@ -1,4 +1,4 @@
-"""NVMe PRP lists and AHCI PRDTs (devices/common/prp.py, prdt.py)."""
+"""NVMe PRP lists and SGLs, AHCI PRDTs (devices/common/prp.py, sgl.py, prdt.py)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,28 @@ import struct
 
 import pytest
 from dmamon.devices.common import (
+    NVME_DATA_SGL_LEN_INVALID,
     NVME_DATA_TRAS_ERROR,
     NVME_INVALID_FIELD,
     NVME_INVALID_PRP_OFFSET,
+    NVME_INVALID_SGL_SEG_DESCR,
+    NVME_SGL_DESCR_TYPE_INVALID,
     PRD_I,
+    SGL_BIT_BUCKET,
+    SGL_DATA_BLOCK,
+    SGL_LAST_SEGMENT,
+    SGL_SEGMENT,
     PrdEntry,
     PrpError,
     Segment,
+    SglDesc,
+    SglError,
+    SglPiece,
     WalkFault,
     prdt_entries,
     prdt_segments,
     prp_segments,
+    sgl_segments,
     step_budget,
 )
 from dmamon.memory import MachineHalt
@@ -138,3 +149,71 @@ def test_prdt_bounds_and_faults() -> None:
         prdt_entries(Mem().read, step_budget(10), 0x3FFF0, 2)
     with pytest.raises(MachineHalt):
         prdt_entries(Mem().read, step_budget(10), 0, 11)
+
+
+# -- NVMe SGLs ----------------------------------------------------------------------------
+
+
+def _sgl(mem: Mem, addr: int, *descs: tuple[int, int, int]) -> None:
+    for i, (a, n, kind) in enumerate(descs):
+        mem.ram[addr + 16 * i : addr + 16 * i + 16] = struct.pack("<QI3xB", a, n, kind << 4)
+
+
+def test_a_data_block_sgl1_is_the_whole_transfer() -> None:
+    pieces = sgl_segments(
+        Mem().read, step_budget(10), SglDesc(0x8000, 0x200, SGL_DATA_BLOCK), 0x200
+    )
+    assert pieces == [SglPiece(0x8000, 0x200)]
+
+
+def test_segments_chain_until_a_segment_ends_with_data() -> None:
+    mem = Mem()
+    _sgl(mem, 0x1000, (0x8000, 0x100, SGL_DATA_BLOCK), (0x2000, 32, SGL_LAST_SEGMENT))
+    _sgl(mem, 0x2000, (0x9000, 0x10, SGL_BIT_BUCKET), (0xA000, 0x100, SGL_DATA_BLOCK))
+    sgl1 = SglDesc(0x1000, 32, SGL_SEGMENT)
+    pieces = sgl_segments(mem.read, step_budget(10), sgl1, 0x180)
+    assert pieces == [
+        SglPiece(0x8000, 0x100),
+        SglPiece(0x9000, 0x10, bit_bucket=True),
+        SglPiece(0xA000, 0x70),
+    ]
+    assert mem.reads == [(0x1000, 32), (0x2000, 32)]
+
+
+@pytest.mark.parametrize(
+    ("sgl1", "length", "status"),
+    [
+        (SglDesc(0x1000, 24, SGL_SEGMENT), 0x10, NVME_INVALID_SGL_SEG_DESCR),  # not x16
+        (SglDesc(0x1000, 16, 5), 0x10, NVME_INVALID_SGL_SEG_DESCR),  # not a segment
+        (SglDesc(0x3000, 32, SGL_LAST_SEGMENT), 0x10, NVME_INVALID_SGL_SEG_DESCR),  # chains
+        (SglDesc(0x8000, 0x10, SGL_DATA_BLOCK), 0x20, NVME_DATA_SGL_LEN_INVALID),  # short
+        (SglDesc(0x4000, 32, SGL_SEGMENT), 0x10, NVME_DATA_SGL_LEN_INVALID),  # excess
+        (SglDesc(0x5000, 32, SGL_SEGMENT), 0x20, NVME_SGL_DESCR_TYPE_INVALID),
+        (SglDesc(0x80000, 16, SGL_SEGMENT), 0x10, NVME_DATA_TRAS_ERROR),
+    ],
+)
+def test_sgl_mistakes_complete_with_qemus_status(sgl1: SglDesc, length: int, status: int) -> None:
+    mem = Mem()
+    _sgl(mem, 0x3000, (0x8000, 8, SGL_DATA_BLOCK), (0x6000, 16, SGL_SEGMENT))
+    _sgl(mem, 0x4000, (0x8000, 0x10, SGL_DATA_BLOCK), (0x9000, 0x10, SGL_DATA_BLOCK))
+    _sgl(mem, 0x5000, (0x8000, 0x10, 7), (0x9000, 0x10, SGL_DATA_BLOCK))
+    with pytest.raises(SglError) as e:
+        sgl_segments(mem.read, step_budget(10), sgl1, length)
+    assert e.value.status == status
+
+
+def test_excess_length_is_allowed_when_the_controller_says_so() -> None:
+    mem = Mem()
+    _sgl(mem, 0x4000, (0x8000, 0x10, SGL_DATA_BLOCK), (0x9000, 0x10, SGL_DATA_BLOCK))
+    sgl1 = SglDesc(0x4000, 32, SGL_SEGMENT)
+    assert sgl_segments(mem.read, step_budget(10), sgl1, 0x10, excess_ok=True) == [
+        SglPiece(0x8000, 0x10)
+    ]
+
+
+def test_a_segment_chaining_to_itself_is_a_modelled_hang() -> None:
+    mem = Mem()
+    _sgl(mem, 0x1000, (0x8000, 0, SGL_DATA_BLOCK), (0x1000, 32, SGL_SEGMENT))
+    with pytest.raises(MachineHalt) as e:
+        sgl_segments(mem.read, step_budget(50), SglDesc(0x1000, 32, SGL_SEGMENT), 0x10)
+    assert e.value.kind == "hung"

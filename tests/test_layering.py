@@ -191,6 +191,7 @@ def test_a_plugin_importing_another_device_or_plugin_is_caught() -> None:
 
 # -- __all__: sorted and complete --------------------------------------------------------------
 
+
 def all_sort_key(name: str) -> tuple[int, str]:
     """isort's order (ruff RUF022), the house style: CONSTANTS, then Classes, then the rest."""
     return (0 if name.isupper() else 1 if name[:1].isupper() else 2, name)
@@ -250,4 +251,3 @@ def test_the_all_checker_catches_order_and_omissions() -> None:
         "__all__ is not sorted (CONSTANTS, Classes, functions)",
         "__all__ leaves out c",
     ]
-

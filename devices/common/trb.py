@@ -11,7 +11,9 @@ CVE-2020-14394 as switches).
 Every TRB read is one tick of the step budget. A ring the guest built without an end (only
 Link TRBs pointing at each other, or chained TRBs running off the end of RAM with the DMA
 result ignored) therefore ends as a modelled hang whose report names the dequeue pointer,
-the iteration count and the Link TRB addresses of the loop.
+the iteration count and the Link TRB addresses of the loop. Without a Link TRB limit, a
+walk that comes back to a Link TRB with the same CCS and nothing counted in between can
+never end: it is charged as endless at once (one lap, not a million reads).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ MAX_TD_TRBS = TRB_LINK_LIMIT * 65536 // TRB_SIZE  # QEMU's 2022 bound on one TD 
 U64 = (1 << 64) - 1
 _TRB = struct.Struct("<QII")
 _SHOWN_LINKS = 8  # Link TRB addresses a hang report lists
+_TRACKED_LINKS = 4096  # Link TRBs remembered per walk to find a loop
+_FOREVER = 1 << 62  # the work of a walk that never ends, charged at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,19 +132,24 @@ class _Trail:
         self.dequeue = dequeue
         self.ccs = ccs
         self.order: list[int] = []
-        self.first: dict[tuple[int, bool], int] = {}
+        self.first: dict[tuple[int, bool], tuple[int, int]] = {}
         self.loop_at = -1
 
-    def link(self, addr: int, ccs: bool) -> None:
+    def link(self, addr: int, ccs: bool, counted: int) -> bool:
+        """Note a Link TRB followed after ``counted`` TRBs; True when the walk has come
+        back to it with the same CCS and nothing counted in between: a loop made only of
+        Link TRBs, which goes on for ever."""
         if self.loop_at >= 0:
-            return
+            return False
         key = (addr, ccs)
-        at = self.first.get(key)
-        if at is not None:
-            self.loop_at = at  # the same Link TRB with the same CCS: the walk is a loop
-            return
-        self.first[key] = len(self.order)
-        self.order.append(addr)
+        seen = self.first.get(key)
+        if seen is not None:
+            self.loop_at, was = seen  # the same Link TRB with the same CCS: a loop
+            return was == counted
+        if len(self.order) < _TRACKED_LINKS:
+            self.first[key] = (len(self.order), counted)
+            self.order.append(addr)
+        return False
 
     def report(self) -> tuple[str, ...]:
         lines = [
@@ -222,7 +231,8 @@ class TrbRing:
             links += 1
             if self.link_limit is not None and links > self.link_limit:
                 return None
-            trail.link(addr, self.ccs)
+            if trail.link(addr, self.ccs, 0) and self.link_limit is None:
+                self.tick(_FOREVER, self.what)  # only Link TRBs, round and round
             self.dequeue = trb.parameter
             if trb.toggle:
                 self.ccs = trail.ccs = not self.ccs
@@ -276,7 +286,8 @@ class TrbRing:
                 links += 1
                 if self.link_limit is not None and links > self.link_limit:
                     return TrbChain(length, "link-limit", dequeue)
-                trail.link(dequeue, ccs)
+                if trail.link(dequeue, ccs, length) and self.link_limit is None:
+                    self.tick(_FOREVER, self.what)  # only Link TRBs, round and round
                 dequeue = parameter
                 ccs = trail.ccs = ccs != bool(control & TRB_TC)
                 continue

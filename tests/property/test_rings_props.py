@@ -77,7 +77,9 @@ def test_trb_walks_always_end_within_the_budget(
         assert chain.end in {"td", "empty", "link-limit", "dma-failed"}
     except MachineHalt as h:
         assert h.kind == "hung"
-        assert h.details[0].startswith(f"  TRB walk: {BUDGET} TRBs read")
+        # The budget ran out, or a loop of Link TRBs only was charged as endless at once.
+        budget_spent = h.details[0].startswith(f"  TRB walk: {BUDGET} TRBs read")
+        assert budget_spent or any("Link TRB loop" in line for line in h.details)
     assert mem.reads <= BUDGET
     mem.reads = 0
     try:

@@ -4,15 +4,17 @@ from dmamon.devices import amdvi as _amdvi  # noqa: F401  (registers amd-iommu)
 from dmamon.devices import e1000e_lite as _e1000e_lite  # noqa: F401  (registers the type)
 from dmamon.devices import edu as _edu  # noqa: F401  (registers the type)
 from dmamon.devices import pci_bridge as _pci_bridge  # noqa: F401  (registers pci-bridge)
-from dmamon.devices.base import DEVICE_TYPES, Device, SimHeap, SimObject
+from dmamon.devices.base import DEVICE_TYPES, Device, DeviceInfo, SimHeap, SimObject
 from dmamon.devices.machine import Machine, parse_size
 from dmamon.devices.pci import PciDevice
-from dmamon.devices.props import DeviceSpec, Prop, parse_device_spec
+from dmamon.devices.props import DeviceProps, DeviceSpec, Prop, parse_device_spec, prop
 from dmamon.devices.regs import RegInfo, RegisterBank
 
 __all__ = [
     "DEVICE_TYPES",
     "Device",
+    "DeviceInfo",
+    "DeviceProps",
     "DeviceSpec",
     "Machine",
     "PciDevice",
@@ -23,4 +25,5 @@ __all__ = [
     "SimObject",
     "parse_device_spec",
     "parse_size",
+    "prop",
 ]

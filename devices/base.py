@@ -8,18 +8,35 @@ configuration mistakes raise :class:`~dmamon.memory.ConfigError` at once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dmamon.devices import trace_events as ev
-from dmamon.devices.props import Prop
+from dmamon.devices.props import DeviceProps, Prop, build_props, props_of
 from dmamon.devices.regs import RegisterBank, validate_hooks
-from dmamon.memory import BottomHalf, ConfigError, MachineHalt, MemReentrancyGuard, Timer
+from dmamon.memory import (
+    BottomHalf,
+    ConfigError,
+    MachineHalt,
+    MemoryRegion,
+    MemReentrancyGuard,
+    MmioOps,
+    Timer,
+)
+from dmamon.memory.vmstate import (
+    StateError,
+    StateField,
+    VMStateDescription,
+    load_state,
+    save_state,
+)
 
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
 
-__all__ = ["DEVICE_TYPES", "Device", "SimHeap", "SimObject"]
+__all__ = ["DEVICE_TYPES", "Device", "DeviceInfo", "SimHeap", "SimObject"]
 
 DEVICE_TYPES: dict[str, type[Device]] = {}
 
@@ -86,8 +103,28 @@ class SimHeap:
         self.live.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What every device tells ``info device``: its identity.
+
+    Attributes:
+        name: the machine's name for it (its ``id=``, or an internal name when anonymous).
+        type_name: the device type (``edu``).
+        qdev_id: QEMU's ``id`` ("" when added without one).
+    """
+
+    name: str
+    type_name: str
+    qdev_id: str
+
+
 class Device:
     """Base of every device model.
+
+    Properties: a device type declares them as a frozen dataclass named ``Props``
+    (a `DeviceProps` subclass with `prop` fields); ``props`` (the `Prop` tuple the
+    ``-device`` parser and ``info qtree`` use) is derived from it, and the parsed values
+    are ``self.properties`` with their real types. ``prop_values`` keeps the raw dict.
 
     Args:
         machine: the machine the device is plugged into.
@@ -97,12 +134,15 @@ class Device:
 
     type_name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    Props: ClassVar[type[DeviceProps]] = DeviceProps
     props: ClassVar[tuple[Prop, ...]] = ()
     register_banks: ClassVar[tuple[type[RegisterBank], ...]] = ()
     user_creatable: ClassVar[bool] = True
 
     def __init_subclass__(cls, type_name: str | None = None, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
+        if "Props" in cls.__dict__:
+            cls.props = props_of(cls.Props)
         if cls.register_banks:
             validate_hooks(cls, *cls.register_banks)
         if type_name is not None:
@@ -115,6 +155,7 @@ class Device:
         self.machine = machine
         self.name = name
         self.prop_values = props
+        self.properties: DeviceProps = build_props(type(self).Props, props)
         self.qdev_id = name  # QEMU's id= ("" when the user gave none)
         self.engine = machine.engine
         self.tracer = machine.engine.tracer
@@ -181,9 +222,87 @@ class Device:
         """Log unimplemented functionality under ``unimp`` (QEMU ``LOG_UNIMP``)."""
         self.tracer.log("unimp", text)
 
+    def io_region(
+        self,
+        name: str,
+        size: int,
+        read: Callable[[int, int], int],
+        write: Callable[[int, int, int], None] | None = None,
+        valid: tuple[int, int] = (1, 4),
+        impl: tuple[int, int] = (1, 4),
+    ) -> MemoryRegion:
+        """An MMIO/PIO region owned by this device (QEMU ``memory_region_init_io``).
+
+        Args:
+            name: the region's name (``edu-mmio``).
+            size: its size in bytes.
+            read: ``read(offset, size) -> value``.
+            write: ``write(offset, value, size)``; None ignores writes.
+            valid: the access sizes the region accepts (``.valid.min/max_access_size``).
+            impl: the sizes ``read``/``write`` handle (``.impl``); others are split.
+        """
+        ops = MmioOps(
+            read=read, valid_min=valid[0], valid_max=valid[1], impl_min=impl[0], impl_max=impl[1]
+        )
+        if write is not None:
+            ops = dataclasses.replace(ops, write=write)
+        return MemoryRegion.io_region(name, size, ops, owner=self)
+
     def banks(self) -> dict[str, RegisterBank]:
         """The device's register banks by name, for ``info registers`` and ``reg``."""
         return {}
+
+    def info(self) -> object:
+        """Typed records (frozen dataclasses) for ``info device``; models extend it."""
+        return DeviceInfo(self.name, self.type_name, self.qdev_id)
+
+    # -- save and restore (dmamon.memory.vmstate) ------------------------------------------
+
+    # Attributes a device type adds to its saved state (subclasses extend the tuple).
+    state_fields: ClassVar[tuple[str, ...]] = ()
+    state_version: ClassVar[int] = 1
+
+    @classmethod
+    def vmstate(cls) -> VMStateDescription:
+        """The type's state: its banks' stored values, sim heap, guard, ``state_fields``."""
+        names = ("_saved_banks", "_saved_heap", "_saved_guard", *cls.state_fields)
+        return VMStateDescription(
+            cls.type_name,
+            cls.state_version,
+            tuple(StateField(n) for n in names),
+            pre_save="_pre_save",
+            post_load="_post_load",
+        )
+
+    def save_state(self) -> dict[str, Any]:
+        """This device's state (deep copies; timers are the clock's state)."""
+        return save_state(self, self.vmstate())
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`save_state` saved.
+
+        Raises:
+            StateError: the state belongs to another type or version.
+        """
+        load_state(self, self.vmstate(), state)
+
+    def _pre_save(self) -> None:
+        self._saved_banks = {n: b.snapshot() for n, b in self.banks().items()}
+        self._saved_heap = (self.heap.count, self.heap.live)
+        self._saved_guard = self.guard.engaged_in_io
+
+    def _post_load(self) -> None:
+        banks = self.banks()
+        for n, values in self._saved_banks.items():
+            if n not in banks:
+                raise StateError(f"{self.type_name}: saved state has no bank {n!r} here")
+            banks[n].restore(values)
+        self.heap.count, self.heap.live = self._saved_heap
+        self.guard.engaged_in_io = self._saved_guard
+        self.post_load()
+
+    def post_load(self) -> None:
+        """Recompute derived state after a load (mappings, IRQ lines); models extend it."""
 
     def qtree_props(self) -> list[tuple[str, str]]:
         """``info qtree`` property lines as (name, rendered value)."""

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from dmamon.devices import Device, Machine
     from dmamon.devices.regs import RegInfo, RegisterBank
     from dmamon.memory import Engine
+    from dmamon.memory.errors import DispatchFrame
     from dmamon.memory.fixes import FixSwitch
 
 __all__ = [
@@ -75,19 +76,26 @@ def find_register(
     return dev, bank, info
 
 
-def as_guest(dev: Device, engine: Engine, access: Callable[[], None]) -> None:
+def as_guest(
+    dev: Device, engine: Engine, access: Callable[[], None], frame: DispatchFrame | None = None
+) -> None:
     """Run a register access as MMIO dispatch would: one activation, with the device
     engaged in I/O, so re-entrant DMA from its hooks meets the guard as a guest's would
-    (``Blocked re-entrant IO on MemoryRegion: ...``)."""
+    (``Blocked re-entrant IO on MemoryRegion: ...``). ``frame`` is the dispatch frame a
+    guest's access would push: a crash report then lists the same chain."""
     guard = dev.guard
 
     def engaged() -> None:
         was = guard.engaged_in_io
         guard.engaged_in_io = True
+        if frame is not None:
+            engine.io_chain.append(frame)
         try:
             access()
         finally:
             guard.engaged_in_io = was
+            if frame is not None and engine.io_chain:
+                engine.io_chain.pop()
 
     engine.run_activation(engaged)
 
@@ -112,7 +120,20 @@ def reg_write(machine: Machine, dev: Device, bank: RegisterBank, info: RegInfo, 
     """
     if value < 0 or value >> info.width:
         raise ValueError(f"{value:#x} does not fit {info.name} ({info.width} bits)")
-    as_guest(dev, machine.engine, lambda: bank.write(info.offset, value, info.size))
+    frame = _guest_frame(dev, bank, info.offset, value, info.size)
+    as_guest(dev, machine.engine, lambda: bank.write(info.offset, value, info.size), frame)
+
+
+def _guest_frame(
+    dev: Device, bank: RegisterBank, offset: int, value: int | None, size: int
+) -> DispatchFrame | None:
+    """The frame a guest's access to ``bank`` would push, when the device reaches its only
+    bank through its BAR 0 (the bank's offsets are then the region's); else None."""
+    bar = getattr(dev, "bars", {}).get(0)
+    region = getattr(bar, "region", None)
+    if list(dev.banks().values()) != [bank] or getattr(region, "owner", None) is not dev:
+        return None
+    return (dev.name, str(getattr(region, "name", "")), offset, value, size)
 
 
 # -- memory --------------------------------------------------------------------------------

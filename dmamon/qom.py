@@ -93,8 +93,7 @@ class _Builder:
             return f"/machine/unattached/device[{builtin}]"
         if dev.qdev_id:
             return f"/machine/peripheral/{dev.qdev_id}"
-        anon = [d for d in self.m.devices.values() if not d.qdev_id]
-        return f"/machine/peripheral-anon/device[{anon.index(dev)}]"
+        return f"/machine/peripheral-anon/{dev.name}"  # the machine names it device[N]
 
     def bus_path(self, dev: Device) -> str | None:
         if not isinstance(dev, PciDevice):

@@ -18,6 +18,7 @@ from dmamon.devices.amdvi.registers import PAGE_WALK
 from dmamon.devices.amdvi.walk import WalkOutcome, run_walk
 from dmamon.memory import (
     IOMMUFault,
+    IommuFaulted,
     IOMMUPerm,
     IOMMUTLBEntry,
     MemoryRegion,
@@ -178,6 +179,9 @@ class Translator:
     ) -> IOMMUTLBEntry:
         name = "IO_PAGE_FAULT" if event is True else (event or "")
         fault = IOMMUFault(space.devid, iova, perm, reason or "no translation", name)
+        events = self.iommu.engine.events
+        if events.has_subscribers:
+            events.emit(IommuFaulted(fault))
         return IOMMUTLBEntry(self.sysmem, iova, 0, U64, IOMMUPerm.NONE, fault)
 
     @staticmethod

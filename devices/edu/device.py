@@ -12,29 +12,26 @@ block AIO).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dmamon.devices.edu import trace_events as ev
+from dmamon.devices.edu.info import EduInfo, edu_info
 from dmamon.devices.edu.regs import EduRegs
 from dmamon.devices.pci.device import PciDevice
-from dmamon.devices.props import Prop
+from dmamon.devices.props import DeviceProps, prop
 from dmamon.devices.regs import WO, RegisterBank, before_write, on_write
-from dmamon.memory import DmaMapping, MachineHalt, MemoryRegion, MmioOps, declare_fix
+from dmamon.memory import DmaMapping, MachineHalt, declare_fix
 
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
 
-__all__ = ["EDU_BOUNDS", "Edu", "EduRegs"]
+__all__ = ["EDU_BOUNDS", "Edu", "EduProps", "EduRegs"]
 
-FACT_IRQ = 0x00000001
+FACT_IRQ = 0x00000001  # the irq_status values edu raises (not register fields)
 DMA_IRQ = 0x00000100
 DMA_START = 0x40000
 DMA_SIZE = 4096
-STATUS_COMPUTING = 0x01
-STATUS_IRQFACT = 0x80
-DMA_RUN = 0x1
-DMA_DIR_TO_RAM = 0x2
-DMA_IRQ_EN = 0x4
 ALL_ONES = 0xFFFF_FFFF_FFFF_FFFF
 
 EDU_BOUNDS = declare_fix(
@@ -54,6 +51,23 @@ _WRITE_CASES = {i.offset: i.size for i in EduRegs.registers() if i.offset not in
 _MASKS = {4: 0xFFFF_FFFF, 8: ALL_ONES}
 
 
+def _cmd_field(value: int, field: str) -> int:
+    """A field of a ``dma_cmd`` value (one a hook sees, not yet stored)."""
+    return dict(EduRegs.decode("dma_cmd", value))[field]
+
+
+@dataclass(frozen=True, slots=True)
+class EduProps(DeviceProps):
+    """The ``-device edu`` properties (QEMU's ``dma_mask`` and dmamon's scenario knobs)."""
+
+    dma_mask: int = prop((1 << 28) - 1, "DMA address mask (QEMU's default: 28 bits)")
+    dma_delay_ns: int = prop(100_000_000, "virtual time from command to DMA (100 ms)")
+    fact_delay_ns: int = prop(1000, "virtual time a factorial takes")
+    dma_inline: bool = prop(False, "copy inside the command write, not from a timer")
+    busy_check: bool = prop(True, "ignore DMA register writes while RUN is set")
+    map_dma: bool = prop(False, "map the DMA target at command time, copy at completion")
+
+
 def _c_hex16(v: int) -> str:
     """C's ``%#.16llx``: no ``0x`` for zero."""
     return f"0x{v:016x}" if v else "0000000000000000"
@@ -69,32 +83,17 @@ class Edu(PciDevice, type_name="edu"):
     class_id = 0x00FF  # PCI_CLASS_OTHERS
     interrupt_pin = 1
     register_banks = (EduRegs,)
-    props = (
-        Prop("dma_mask", "uint", (1 << 28) - 1, "DMA address mask (QEMU's default: 28 bits)"),
-        Prop("dma_delay_ns", "uint", 100_000_000, "virtual time from command to DMA (100 ms)"),
-        Prop("fact_delay_ns", "uint", 1000, "virtual time a factorial takes"),
-        Prop("dma_inline", "bool", False, "copy inside the command write, not from a timer"),
-        Prop("busy_check", "bool", True, "ignore DMA register writes while RUN is set"),
-        Prop("map_dma", "bool", False, "map the DMA target at command time, copy at completion"),
-    )
+    Props = EduProps
+    properties: EduProps
+    state_fields = (*PciDevice.state_fields, "dma_buf")
 
     def __init__(self, machine: Machine, name: str, props: dict[str, int | bool | str]) -> None:
         super().__init__(machine, name, props)
         self.regs = EduRegs(self)
         self.dma_buf = bytearray(DMA_SIZE)
         self._mapping: DmaMapping | None = None
-        self.mmio = MemoryRegion.io_region(
-            "edu-mmio",
-            1 << 20,
-            MmioOps(
-                read=self._mmio_read,
-                write=self._mmio_write,
-                valid_min=4,
-                valid_max=8,
-                impl_min=4,
-                impl_max=8,
-            ),
-            owner=self,
+        self.mmio = self.io_region(
+            "edu-mmio", 1 << 20, self._mmio_read, self._mmio_write, valid=(4, 8), impl=(4, 8)
         )
         self.init_msi(1, is_64=True)
         self.register_bar(0, self.mmio)
@@ -104,6 +103,15 @@ class Edu(PciDevice, type_name="edu"):
     def banks(self) -> dict[str, RegisterBank]:
         return {"regs": self.regs}
 
+    def info(self) -> EduInfo:
+        """Registers, DMA engine and PCI function as `EduInfo` records."""
+        return edu_info(self)
+
+    @property
+    def has_mapping(self) -> bool:
+        """A DMA target is mapped (``map_dma=on``) and not yet copied."""
+        return self._mapping is not None
+
     def reset(self) -> None:
         super().reset()
         self.regs.reset()
@@ -112,12 +120,7 @@ class Edu(PciDevice, type_name="edu"):
 
     @property
     def _dma_mask(self) -> int:
-        v = self.prop_values["dma_mask"]
-        assert isinstance(v, int)
-        return v
-
-    def _flag(self, name: str) -> bool:
-        return bool(self.prop_values[name])
+        return self.properties.dma_mask
 
     # -- MMIO (edu_mmio_read / edu_mmio_write) ---------------------------------------------
 
@@ -146,18 +149,16 @@ class Edu(PciDevice, type_name="edu"):
 
     @before_write("fact")
     def _fact_write(self, old: int, new: int) -> int | None:
-        if self.regs.peek("status") & STATUS_COMPUTING:
+        if self.regs.field("status", "computing"):
             return None
         return new
 
     @on_write("fact")
     def _fact_start(self, old: int, new: int) -> None:
-        if self.regs.peek("status") & STATUS_COMPUTING:
+        if self.regs.field("status", "computing"):
             return
-        self.regs.poke("status", self.regs.peek("status") | STATUS_COMPUTING)
-        delay = self.prop_values["fact_delay_ns"]
-        assert isinstance(delay, int)
-        self.fact_timer.mod_in(delay)
+        self.regs.set_field("status", "computing", 1)
+        self.fact_timer.mod_in(self.properties.fact_delay_ns)
 
     def _fact_done(self) -> None:
         n = self.regs.peek("fact")
@@ -168,10 +169,9 @@ class Edu(PciDevice, type_name="edu"):
                 break
             self.engine.tick(1, "edu factorial")
         self.regs.poke("fact", ret)
-        status = self.regs.peek("status") & ~STATUS_COMPUTING
-        self.regs.poke("status", status)
+        self.regs.set_field("status", "computing", 0)
         self.tracer.emit(ev.edu_fact_done, dev=self.name, n=n, result=ret)
-        if status & STATUS_IRQFACT:
+        if self.regs.field("status", "irq_fact"):
             self.raise_irq(FACT_IRQ)
 
     @on_write("irq_raise")
@@ -183,7 +183,7 @@ class Edu(PciDevice, type_name="edu"):
         self.lower_irq(new)
 
     def _dma_busy(self) -> bool:
-        return bool(self.regs.peek("dma_cmd") & DMA_RUN) and self._flag("busy_check")
+        return bool(self.regs.field("dma_cmd", "run")) and self.properties.busy_check
 
     @before_write("dma_src")
     def _src_write(self, old: int, new: int) -> int | None:
@@ -199,20 +199,19 @@ class Edu(PciDevice, type_name="edu"):
 
     @before_write("dma_cmd")
     def _cmd_write(self, old: int, new: int) -> int | None:
-        if not new & DMA_RUN:
+        if not _cmd_field(new, "run"):
             return None  # QEMU: a command without RUN is ignored entirely
-        if old & DMA_RUN and self._flag("busy_check"):
+        if _cmd_field(old, "run") and self.properties.busy_check:
             return None
         return new
 
     @on_write("dma_cmd")
     def _cmd_written(self, old: int, new: int) -> None:
         self._dma_begin()
-        if self._flag("dma_inline"):
+        if self.properties.dma_inline:
             self._dma_timer()
             return
-        delay = self.prop_values["dma_delay_ns"]
-        assert isinstance(delay, int)
+        delay = self.properties.dma_delay_ns
         # QEMU: timer_mod(qemu_clock_get_ms(VIRTUAL) + 100) on a millisecond timer.
         now = self.engine.clock.now_ns
         self.dma_timer.mod((now // 1_000_000) * 1_000_000 + delay)
@@ -276,23 +275,22 @@ class Edu(PciDevice, type_name="edu"):
 
     def _dma_begin(self) -> None:
         """With ``map_dma``: map the bus-side buffer now, as block AIO maps at submit."""
-        if not self._flag("map_dma") or self.dma is None:
+        if not self.properties.map_dma or self.dma is None:
             return
-        cmd = self.regs.peek("dma_cmd")
-        to_ram = bool(cmd & DMA_DIR_TO_RAM)
+        to_ram = bool(self.regs.field("dma_cmd", "to_ram"))
         bus_addr = self.regs.peek("dma_dst" if to_ram else "dma_src") & self._dma_mask
         count = self.regs.peek("dma_count")
         _, self._mapping = self.dma.map(bus_addr, count, to_ram)
 
     def _dma_timer(self) -> None:
         """edu_dma_timer: do the copy, clear RUN, raise IRQ 0x100 if asked."""
-        cmd = self.regs.peek("dma_cmd")
-        if not cmd & DMA_RUN:
+        r = self.regs
+        if not r.field("dma_cmd", "run"):
             return
         assert self.dma is not None
-        r = self.regs
         count = r.peek("dma_count")
-        to_ram = bool(cmd & DMA_DIR_TO_RAM)
+        to_ram = bool(r.field("dma_cmd", "to_ram"))
+        irq = r.field("dma_cmd", "irq")
         direction = "edu->ram" if to_ram else "ram->edu"
         self.tracer.emit(
             ev.edu_dma_start,
@@ -314,9 +312,9 @@ class Edu(PciDevice, type_name="edu"):
             if self._range(dst, count):
                 src = self._clamp(r.peek("dma_src"))
                 result = self._dma_in(src, dst - DMA_START, count)
-        r.poke("dma_cmd", r.peek("dma_cmd") & ~DMA_RUN)
+        r.set_field("dma_cmd", "run", 0)
         self.tracer.emit(ev.edu_dma_done, dev=self.name, dir=direction, count=count, result=result)
-        if cmd & DMA_IRQ_EN:
+        if irq:
             self.raise_irq(DMA_IRQ)
 
     def _dma_out(self, dst: int, data: bytes) -> str:

@@ -25,6 +25,9 @@ from dmamon.memory import (
     MachineHalt,
     MemoryRegion,
     MmioOps,
+    ResetEvent,
+    RunStateChanged,
+    ShutdownEvent,
     transaction,
 )
 
@@ -129,20 +132,8 @@ class Machine:
         e = self.engine
         self.system = MemoryRegion.container("system")
         self.pc_ram = MemoryRegion.ram_region("pc.ram", self.ram_size)
-        # q35: RAM below 4G up to 0xb0000000, or 2 GiB when RAM is that large (pc_q35.c)
-        lowmem = 0x80000000 if self.ram_size >= 0xB0000000 else 0xB0000000
-        below = min(self.ram_size, lowmem)
         with transaction():
-            self.system.add_subregion(
-                0, MemoryRegion.alias_region("ram-below-4g", self.pc_ram, 0, below)
-            )
-            if self.ram_size > below:
-                self.system.add_subregion(
-                    1 << 32,
-                    MemoryRegion.alias_region(
-                        "ram-above-4g", self.pc_ram, below, self.ram_size - below
-                    ),
-                )
+            self._map_ram()
             self.pci_memory = MemoryRegion.container("pci")
             self.system.add_subregion(0, self.pci_memory, priority=-1)
             self.apic_msi = MemoryRegion.io_region(
@@ -172,6 +163,23 @@ class Machine:
         self.memory = AddressSpace("memory", self.system, e)
         self.io_as = AddressSpace("I/O", self.io, e)
         self._reset_bh = e.clock.bh(self._do_guest_reset, "ich9-reset")
+        self._add_builtin_functions()
+
+    def _map_ram(self) -> None:
+        # q35: RAM below 4G up to 0xb0000000, or 2 GiB when RAM is that large (pc_q35.c)
+        lowmem = 0x80000000 if self.ram_size >= 0xB0000000 else 0xB0000000
+        below = min(self.ram_size, lowmem)
+        self.system.add_subregion(
+            0, MemoryRegion.alias_region("ram-below-4g", self.pc_ram, 0, below)
+        )
+        if self.ram_size > below:
+            above = MemoryRegion.alias_region(
+                "ram-above-4g", self.pc_ram, below, self.ram_size - below
+            )
+            self.system.add_subregion(1 << 32, above)
+
+    def _add_builtin_functions(self) -> None:
+        """The host bridge at 00:00.0 and q35's ICH9 functions at 00:1f.x."""
         mch = HostBridge(self, "mch", {})
         mch.qdev_id = ""
         mch.plug(self.pci_bus, devfn(0, 0))
@@ -200,7 +208,7 @@ class Machine:
             self._reset_bh.schedule()
 
     def _do_guest_reset(self) -> None:
-        self.system_reset()
+        self.system_reset(guest=True, reason="guest-reset")
 
     # -- devices ---------------------------------------------------------------------------
 
@@ -267,18 +275,27 @@ class Machine:
         return sub
 
     def _auto_name(self, type_name: str) -> str:
-        base = type_name.replace("-", "_")
+        """The internal name of a device added without ``id=``: QEMU's QOM leaf
+        ``device[N]`` (first free N, as ``/machine/peripheral-anon`` numbers them). A
+        QEMU id cannot hold ``[``, so it never takes or blocks a name a user may give."""
         n = 0
-        while f"{base}{n}" in self.devices:
+        while f"device[{n}]" in self.devices:
             n += 1
-        return f"{base}{n}"
+        return f"device[{n}]"
 
     def device_del(self, name: str) -> None:
         """Unplug a device.
 
+        Args:
+            name: the device's id or internal name, or its QOM path as QEMU accepts it
+                (``/machine/peripheral-anon/device[0]``).
+
         Raises:
             KeyError: no such device.
         """
+        for prefix in ("/machine/peripheral/", "/machine/peripheral-anon/"):
+            if name.startswith(prefix) and name[len(prefix) :] in self.devices:
+                name = name[len(prefix) :]
         dev = self.devices.pop(name)
         if isinstance(dev, PciDevice):
             dev.unplug()
@@ -373,6 +390,22 @@ class Machine:
 
     # -- run state -------------------------------------------------------------------------
 
+    #: Before __init__ sets the first state there is nothing to announce.
+    _run_state = ""
+
+    @property
+    def run_state(self) -> str:
+        """One of ``RUN_STATES``; every change is published on ``engine.events`` as a
+        :class:`RunStateChanged` (QMP turns it into ``STOP``/``RESUME``)."""
+        return self._run_state
+
+    @run_state.setter
+    def run_state(self, new: str) -> None:
+        old = self._run_state
+        self._run_state = new
+        if old and old != new:
+            self.engine.events.emit(RunStateChanged(old, new))
+
     @property
     def halted(self) -> bool:
         """True while crashed or hung (cleared by system_reset)."""
@@ -382,7 +415,7 @@ class Machine:
         self.run_state = h.kind
         tr = self.engine.tracer
         tr.warn(f"machine {h.kind}: {h.summary}")
-        for line in h.details:
+        for line in h.report()[1:]:  # identical frames folded, as `info status` shows them
             tr.warn(line.strip())
 
     def stop(self) -> None:
@@ -395,9 +428,14 @@ class Machine:
         if self.run_state in ("paused", "prelaunch"):
             self.run_state = "running"
 
-    def system_reset(self) -> None:
+    def system_reset(self, *, guest: bool = False, reason: str = "host-qmp-system-reset") -> None:
         """Reset every device. A crashed or hung machine comes back running; a paused one
-        comes back in ``prelaunch``, as QEMU's does (``cont`` resumes it)."""
+        comes back in ``prelaunch``, as QEMU's does (``cont`` resumes it).
+
+        Publishes a :class:`ResetEvent` (``guest``, ``reason`` as QEMU's ``RESET`` event:
+        the monitor's reset is ``host-qmp-system-reset``, the guest's ``guest-reset``),
+        then the run-state change, if any.
+        """
         self.engine.reset()
         for d in self.pci_devices():
             d.reset()
@@ -407,11 +445,18 @@ class Machine:
         self.gsi_levels.clear()
         self.reset_count += 1
         self._rst_cnt = 0
+        self.engine.events.emit(ResetEvent(guest, reason))
         if self.run_state in ("crashed", "hung", "shutdown"):
             self.run_state = "running"
         elif self.run_state == "paused":
             # QEMU main_loop_should_exit: a reset outside RUNNING sets RUN_STATE_PRELAUNCH
             self.run_state = "prelaunch"
+
+    def shutdown(self, *, guest: bool = False, reason: str = "host-qmp-quit") -> None:
+        """Shut down (QEMU's ``quit`` or a guest power-off): publishes a
+        :class:`ShutdownEvent`, then the run state becomes ``shutdown``."""
+        self.engine.events.emit(ShutdownEvent(guest, reason))
+        self.run_state = "shutdown"
 
     def step(self, delta_ns: int) -> int:
         """Advance virtual time by ``delta_ns`` (nothing moves while halted)."""

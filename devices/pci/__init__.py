@@ -5,7 +5,7 @@
 00:1f.x, and ``info`` the typed records of ``PciDevice.info()``.
 """
 
-from dmamon.devices.pci.bridge import PciBridge
+from dmamon.devices.pci.bridge import PciBridge, PciBridgeProps
 from dmamon.devices.pci.device import (
     BAR_UNMAPPED,
     BASE_ADDRESS_0,
@@ -35,6 +35,7 @@ from dmamon.devices.pci.device import (
     devfn,
 )
 from dmamon.devices.pci.ich9 import Ich9Ahci, Ich9Lpc, Ich9Smbus
+from dmamon.devices.pci.info import BarRecord, BridgeInfo, BridgeWindow, PciInfo
 
 __all__ = [
     "BAR_UNMAPPED",
@@ -58,13 +59,18 @@ __all__ = [
     "STATUS_INTERRUPT",
     "VENDOR_ID",
     "Bar",
+    "BarRecord",
+    "BridgeInfo",
+    "BridgeWindow",
     "HostBridge",
     "Ich9Ahci",
     "Ich9Lpc",
     "Ich9Smbus",
     "PciBridge",
+    "PciBridgeProps",
     "PciBus",
     "PciDevice",
     "PciHost",
+    "PciInfo",
     "devfn",
 ]

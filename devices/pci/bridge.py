@@ -17,16 +17,18 @@ gate them (QEMU ignores it too). The SHPC registers are not modelled: they read 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dmamon.devices.pci.device import COMMAND, COMMAND_IO, COMMAND_MEMORY, STATUS, PciBus, PciDevice
-from dmamon.devices.props import Prop
-from dmamon.memory import ConfigError, MemoryRegion, MmioOps, transaction
+from dmamon.devices.pci.info import BridgeInfo, BridgeWindow
+from dmamon.devices.props import DeviceProps, build_props, prop
+from dmamon.memory import ConfigError, MemoryRegion, transaction
 
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
 
-__all__ = ["PciBridge"]
+__all__ = ["PciBridge", "PciBridgeProps"]
 
 # Type 1 header (include/hw/pci/pci_regs.h)
 PRIMARY_BUS = 0x18
@@ -49,6 +51,15 @@ SHPC_CAP = 0x40
 SHPC_BAR_SIZE = 0x100
 
 
+@dataclass(frozen=True, slots=True)
+class PciBridgeProps(DeviceProps):
+    """The ``-device pci-bridge`` properties."""
+
+    chassis_nr: int = prop(0, "chassis number of the slot-ID capability (1..255)")
+    shpc: bool = prop(True, "standard hot-plug controller (BAR0, capability, INTA)")
+    msi: str = prop("auto", "MSI for the hot-plug controller: on, off or auto")
+
+
 class PciBridge(PciDevice, type_name="pci-bridge"):
     """A conventional PCI-PCI bridge (QEMU ``pci-bridge``)."""
 
@@ -57,15 +68,12 @@ class PciBridge(PciDevice, type_name="pci-bridge"):
     device_id = 0x0001  # PCI_DEVICE_ID_REDHAT_BRIDGE
     class_id = 0x0604
     header_type = 0x01
-    props = (
-        Prop("chassis_nr", "uint", 0, "chassis number of the slot-ID capability (1..255)"),
-        Prop("shpc", "bool", True, "standard hot-plug controller (BAR0, capability, INTA)"),
-        Prop("msi", "str", "auto", "MSI for the hot-plug controller: on, off or auto"),
-    )
+    Props = PciBridgeProps
+    properties: PciBridgeProps
 
     def __init__(self, machine: Machine, name: str, props: dict[str, int | bool | str]) -> None:
-        chassis = props["chassis_nr"]
-        assert isinstance(chassis, int)
+        p = build_props(PciBridgeProps, props)
+        chassis = p.chassis_nr
         if chassis > 0xFF:
             raise ConfigError("Parameter 'chassis_nr' expects uint8_t")
         if chassis == 0:
@@ -73,11 +81,11 @@ class PciBridge(PciDevice, type_name="pci-bridge"):
                 "Bridge chassis not specified. Each bridge is required to be assigned a "
                 "unique chassis id > 0."
             )
-        msi = str(props["msi"]).lower()
+        msi = p.msi.lower()
         if msi not in ("on", "off", "auto"):
-            raise ConfigError(f"Parameter 'msi' does not accept value '{props['msi']}'")
+            raise ConfigError(f"Parameter 'msi' does not accept value '{p.msi}'")
         super().__init__(machine, name, props)
-        self.shpc = bool(props["shpc"])
+        self.shpc = p.shpc
         self.has_msi = self.shpc and msi != "off"  # "MSI is not applicable without SHPC"
         self._build_config(chassis)
         self.sec_mem = MemoryRegion.container("pci_bridge_pci")
@@ -104,16 +112,10 @@ class PciBridge(PciDevice, type_name="pci-bridge"):
         w[BRIDGE_CONTROL : BRIDGE_CONTROL + 2] = BRIDGE_CONTROL_WMASK.to_bytes(2, "little")
         caps = []
         if self.shpc:
-            self.register_bar(
-                0,
-                MemoryRegion.io_region(
-                    "shpc-mmio",
-                    SHPC_BAR_SIZE,
-                    MmioOps(read=self._shpc_read, write=self._shpc_write, valid_max=8),
-                    owner=self,
-                ),
-                is_64=True,
+            shpc = self.io_region(
+                "shpc-mmio", SHPC_BAR_SIZE, self._shpc_read, self._shpc_write, valid=(1, 8)
             )
+            self.register_bar(0, shpc, is_64=True)
             c[0x3D] = 1  # INTA, for the hot-plug controller
             caps.append((SHPC_CAP, bytes([0x0C, 0, 0, 0, 0, 0, 0, 0])))
         sid = SHPC_CAP + 8 if self.shpc else SHPC_CAP
@@ -248,6 +250,28 @@ class PciBridge(PciDevice, type_name="pci-bridge"):
                     alias.parent.del_subregion(alias)
             self._windows.clear()
         super().unplug()
+
+    def info(self) -> BridgeInfo:
+        """The bridge's function, secondary bus number, open windows and what is behind."""
+        windows = []
+        for kind in ("io", "mem", "pref"):
+            win = self.window(kind)
+            if win is not None:
+                windows.append(BridgeWindow(kind, win[0], win[1]))
+        return BridgeInfo(
+            pci=self.pci_info(),
+            chassis_nr=self.properties.chassis_nr,
+            shpc=self.shpc,
+            secondary_bus=self.secondary_bus.number,
+            windows=tuple(windows),
+            behind=tuple(d.name for _, d in sorted(self.secondary_bus.devices.items())),
+        )
+
+    def post_load(self) -> None:
+        """Secondary bus number and forwarding windows follow the loaded config space."""
+        super().post_load()
+        self.secondary_bus.number = self.config[SECONDARY_BUS]
+        self._update_windows()
 
     def status_lines(self) -> list[str]:
         lines = [f"secondary bus {self.secondary_bus.number}"]

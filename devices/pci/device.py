@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from dmamon.devices.base import Device
 from dmamon.devices.pci import trace_events as ev
+from dmamon.devices.pci.info import PciInfo, pci_info
 from dmamon.memory import (
     AddressSpace,
     ConfigError,
@@ -135,6 +136,14 @@ class PciDevice(Device):
     subsystem_id: ClassVar[int] = 0x1100
     interrupt_pin: ClassVar[int] = 0  # 1 = INTA
     header_type: ClassVar[int] = 0
+    state_fields: ClassVar[tuple[str, ...]] = (
+        "config",
+        "w1cmask",
+        "irq_level",
+        "_intx_masked",
+        "msi_count",
+        "intx_count",
+    )
 
     def __init__(self, machine: Machine, name: str, props: dict[str, int | bool | str]) -> None:
         super().__init__(machine, name, props)
@@ -342,6 +351,19 @@ class PciDevice(Device):
             self.update_mappings()
         self.irq_level = 0
         self._intx_masked = False
+
+    def info(self) -> object:
+        """Typed records for ``info device``: by default :meth:`pci_info`."""
+        return self.pci_info()
+
+    def pci_info(self) -> PciInfo:
+        """PCI identity, COMMAND/STATUS and BARs (types with more to say wrap it)."""
+        return pci_info(self)
+
+    def post_load(self) -> None:
+        """Re-decode BARs and bus mastering from the loaded config space."""
+        super().post_load()
+        self.update_mappings()
 
     # -- config access ---------------------------------------------------------------------
 

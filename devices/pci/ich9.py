@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dmamon.devices.pci.device import PciDevice
-from dmamon.memory import MemoryRegion, MmioOps
+from dmamon.memory import MemoryRegion
 
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
@@ -32,7 +32,7 @@ class _Ich9Function(PciDevice):
         def write(off: int, val: int, sz: int) -> None:
             self.unimp(f"{self.type_name}: unimplemented write at {name}+{off:#x} size {sz}")
 
-        return MemoryRegion.io_region(name, size, MmioOps(read=read, write=write), owner=self)
+        return self.io_region(name, size, read, write)
 
 
 class Ich9Lpc(_Ich9Function, type_name="ICH9-LPC"):

@@ -30,29 +30,28 @@ protocol, no sockets: ``feed(bytes) -> bytes``) and :mod:`~dmamon.qmp.server`
 
 Events and the machine's event bus
 ----------------------------------
-``STOP``, ``RESUME`` and ``RESET`` are derived from the machine's run state and reset
-counter after every command (so ``cont`` typed through ``human-monitor-command`` or a guest
-reset through port 0xcf9 produce them too); ``SHUTDOWN`` comes from ``quit``. A modelled
-device crash or hang reaches the session through ``machine.engine.halt_listeners`` and
+A session subscribes to the machine's :class:`~dmamon.memory.EventBus`
+(``machine.engine.events``). The machine publishes
+:class:`~dmamon.memory.RunStateChanged`, :class:`~dmamon.memory.ResetEvent` and
+:class:`~dmamon.memory.ShutdownEvent` from its run-state methods; the session turns them
+into ``STOP``/``RESUME``/``RESET`` once the command that caused them finishes (so ``cont``
+typed through ``human-monitor-command`` or a guest reset through port 0xcf9 produce them
+too) and into ``SHUTDOWN``. A modelled crash or hang (:class:`~dmamon.memory.MachineHalted`)
 becomes ``DMAMON_MACHINE_HALT`` (plus ``STOP`` when the machine was running).
 
-Any other layer publishes events through the machine's *event bus*: the list
-``machine.event_listeners`` of callables ``(name, payload) -> None`` (see
-:func:`event_listeners`). ``payload`` is a dict of JSON values, an
-:class:`~dmamon.memory.IOMMUFault`, a :class:`~dmamon.memory.MachineHalt` or None.
-``devices/`` may not import this module, so an IOMMU model publishes a fault with::
-
-    for cb in list(getattr(machine, "event_listeners", ())):
-        cb("DMAMON_IOMMU_FAULT", fault)   # fault: IOMMUFault
-
-and the session turns it into ``{"event": "DMAMON_IOMMU_FAULT", "data": {...}}``.
+Any other bus event reaches QMP when its class has a converter in the
+``@payload_converter`` registry (:class:`~dmamon.memory.IommuFaulted` becomes
+``DMAMON_IOMMU_FAULT``); a publisher without a class of its own calls
+``engine.events.publish(name, payload)`` (or :func:`publish_event`) with a dict of JSON
+values, an :class:`~dmamon.memory.IOMMUFault`, a :class:`~dmamon.memory.MachineHalt` or
+None, and the session sends ``{"event": name, "data": {...}}``.
 """
 
 from dmamon.qmp import pci as _pci  # noqa: F401 - registers query-pci
 from dmamon.qmp import qom as _qom  # noqa: F401 - registers qom-list, qom-get
-from dmamon.qmp.base import QEMU_VERSION, EventListener, QmpError
+from dmamon.qmp.base import QEMU_VERSION, QmpError
 from dmamon.qmp.commands import COMMANDS, QmpCommand, qmp_command
-from dmamon.qmp.events import event_listeners, payload_converter, publish_event
+from dmamon.qmp.events import payload_converter, publish_event
 from dmamon.qmp.json_lexer import JsonStreamParser, ParsedMessage
 from dmamon.qmp.json_writer import encode_json
 from dmamon.qmp.qapi import Param
@@ -62,7 +61,6 @@ from dmamon.qmp.session import QmpSession
 __all__ = [
     "COMMANDS",
     "QEMU_VERSION",
-    "EventListener",
     "JsonStreamParser",
     "Param",
     "ParsedMessage",
@@ -71,7 +69,6 @@ __all__ = [
     "QmpServer",
     "QmpSession",
     "encode_json",
-    "event_listeners",
     "payload_converter",
     "publish_event",
     "qmp_command",

@@ -14,7 +14,6 @@ __all__ = [
     "MAX_NESTING",
     "MAX_TOKENS",
     "QEMU_VERSION",
-    "EventListener",
     "HmpCallable",
     "JsonValue",
     "QmpError",
@@ -46,7 +45,6 @@ COMMAND_NOT_FOUND: Final = "CommandNotFound"
 DEVICE_NOT_FOUND: Final = "DeviceNotFound"
 
 JsonValue = object
-EventListener = Callable[[str, object], None]
 HmpCallable = Callable[[str], str]
 
 

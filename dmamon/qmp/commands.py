@@ -160,7 +160,7 @@ def _system_reset(s: QmpSession, a: Args) -> JsonValue:
 
 @qmp_command("quit")
 def _quit(s: QmpSession, a: Args) -> JsonValue:
-    s.emit("SHUTDOWN", {"guest": False, "reason": "host-qmp-quit"})
+    s.machine.shutdown(reason="host-qmp-quit")  # SHUTDOWN comes back over the bus
     s.quit = True
     return None
 
@@ -183,7 +183,7 @@ def _human_monitor_command(s: QmpSession, a: Args) -> JsonValue:
         text = s.hmp(line)
     except SystemExit:
         # HMP quit calls qmp_quit(): SHUTDOWN, then the monitor goes away
-        s.emit("SHUTDOWN", {"guest": False, "reason": "host-qmp-quit"})
+        s.machine.shutdown(reason="host-qmp-quit")
         s.quit = True
         return ""
     except Exception as e:  # the shell's bug; HMP failures are text, never QMP errors

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dmamon.memory import IOMMUFault, MachineHalt, format_bdf
-from dmamon.qmp.base import EventListener, JsonValue
+from dmamon.memory import IOMMUFault, IommuFaulted, MachineHalt, MachineHalted, format_bdf
+from dmamon.qmp.base import JsonValue
 
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PayloadConverter",
     "event_data",
-    "event_listeners",
+    "has_converter",
     "jsonable",
     "payload_converter",
     "publish_event",
@@ -49,37 +49,20 @@ def payload_converter(
     return register
 
 
-def event_listeners(machine: Machine) -> list[EventListener]:
-    """The machine's event bus, ``machine.event_listeners``, created on first use.
-
-    A plain list of callables ``(name, payload) -> None``; publishers call every entry,
-    subscribers append and remove themselves. Kept as an attribute set on the machine
-    (rather than a field of ``Machine``) so ``devices/`` can publish with
-    ``getattr(machine, "event_listeners", ())`` without importing the UI layer.
-
-    Args:
-        machine: the machine.
-
-    Returns:
-        The (shared, mutable) list.
-    """
-    lst = getattr(machine, "event_listeners", None)
-    if not isinstance(lst, list):
-        lst = []
-        setattr(machine, "event_listeners", lst)  # noqa: B010 - not a Machine field (yet)
-    return lst
-
-
 def publish_event(machine: Machine, name: str, payload: object = None) -> None:
-    """Publish an event on the machine's bus (for callers in ``dmamon/``).
+    """Publish a named event on the machine's bus, ``machine.engine.events``.
 
     Args:
         machine: the machine.
         name: event name, upper case as QEMU's (``DMAMON_IOMMU_FAULT``).
         payload: a dict of JSON values, an IOMMUFault, a MachineHalt or None.
     """
-    for cb in list(getattr(machine, "event_listeners", ())):
-        cb(name, payload)
+    machine.engine.events.publish(name, payload)
+
+
+def has_converter(event: object) -> bool:
+    """Whether a QMP session forwards this bus event (its class has a converter)."""
+    return any(cls in _CONVERTERS for cls in type(event).__mro__)
 
 
 def event_data(payload: object) -> dict[str, JsonValue] | None:
@@ -112,9 +95,19 @@ def _iommu_fault(fault: IOMMUFault) -> dict[str, JsonValue]:
     return data
 
 
+@payload_converter(IommuFaulted)
+def _iommu_faulted(ev: IommuFaulted) -> dict[str, JsonValue]:
+    return _iommu_fault(ev.fault)
+
+
 @payload_converter(MachineHalt)
 def _machine_halt(h: MachineHalt) -> dict[str, JsonValue]:
     return {"kind": h.kind, "summary": h.summary, "report": h.report()}
+
+
+@payload_converter(MachineHalted)
+def _machine_halted(ev: MachineHalted) -> dict[str, JsonValue]:
+    return _machine_halt(ev.halt)
 
 
 @payload_converter(dict)

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from dmamon import __version__
-from dmamon.memory import MachineHalt
+from dmamon.memory import (
+    MachineEvent,
+    MachineHalted,
+    NamedEvent,
+    ResetEvent,
+    RunStateChanged,
+    ShutdownEvent,
+)
 from dmamon.qmp.base import (
     COMMAND_NOT_FOUND,
     GENERIC_ERROR,
     MAX_MESSAGE,
     QEMU_VERSION,
-    EventListener,
     HmpCallable,
     JsonValue,
     QmpError,
 )
 from dmamon.qmp.commands import COMMANDS
-from dmamon.qmp.events import event_data, event_listeners
+from dmamon.qmp.events import event_data, has_converter
 from dmamon.qmp.ghash import qdict_order
 from dmamon.qmp.json_lexer import JsonStreamParser, ParsedMessage
 from dmamon.qmp.json_writer import line as _line
@@ -38,7 +43,10 @@ class QmpSession:
 
     Feed it the client's bytes in any chunking; it returns the bytes to send back (events
     first, then replies, each a CRLF-terminated line). While open it listens to the
-    machine's halts and event bus; :meth:`close` (or leaving the ``with`` block) detaches it.
+    machine's event bus (``machine.engine.events``); :meth:`close` (or leaving the
+    ``with`` block) unsubscribes it. Run-state changes and resets become ``STOP``,
+    ``RESUME`` and ``RESET`` when the command that caused them finishes (or at a halt);
+    any other event whose class has a ``@payload_converter`` is sent as it happens.
 
     Args:
         machine: the machine the commands act on.
@@ -61,11 +69,10 @@ class QmpSession:
         self.quit = False
         self._parser = JsonStreamParser(max_size=max_message)
         self._events: list[bytes] = []
-        self._last = (machine.run_state, machine.reset_count)
+        # STOP/RESUME/RESET waiting for the end of the command that caused them
+        self._pending: list[tuple[str, dict[str, JsonValue] | None]] = []
         self.reset_cause: tuple[bool, str] | None = None
-        self._bus = event_listeners(machine)
-        self._bus.append(self._on_bus)
-        machine.engine.halt_listeners.append(self._on_halt)
+        self._sub = machine.engine.events.subscribe(self._on_bus)
         self._open = True
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -74,8 +81,7 @@ class QmpSession:
         """Stop listening to the machine (idempotent)."""
         if self._open:
             self._open = False
-            _discard(self._bus, self._on_bus)
-            _discard(self.machine.engine.halt_listeners, self._on_halt)
+            self.machine.engine.events.unsubscribe(self._sub)
 
     def __enter__(self) -> QmpSession:
         return self
@@ -219,40 +225,39 @@ class QmpSession:
         self._events.append(_line(ev))
 
     def resync(self) -> None:
-        """Take the machine's run state and reset count as seen (no events for them)."""
-        self._last = (self.machine.run_state, self.machine.reset_count)
+        """Take the machine's run state and resets so far as seen (no events for them)."""
+        self._pending.clear()
 
     def _sync_state(self) -> None:
-        """Emit RESET/STOP/RESUME for what changed since the last look."""
-        m = self.machine
-        now = (m.run_state, m.reset_count)
-        was_state, was_resets = self._last
-        self._last = now
-        guest, reason = self.reset_cause or (True, "guest-reset")
-        for _ in range(max(0, now[1] - was_resets)):
-            self.emit("RESET", {"guest": guest, "reason": reason})
-        if was_state == "running" and now[0] != "running":
-            self.emit("STOP")
-        elif was_state != "running" and now[0] == "running":
-            self.emit("RESUME")
+        """Emit the RESET/STOP/RESUME events collected since the last look."""
+        pending, self._pending = self._pending, []
+        for name, data in pending:
+            self.emit(name, data)
 
-    def _on_halt(self, h: MachineHalt) -> None:
-        try:
-            self.emit("DMAMON_MACHINE_HALT", event_data(h))
-            self._sync_state()
-        except Exception:  # called from the engine's activation boundary: never raise
-            pass
-
-    def _on_bus(self, name: str, payload: object) -> None:
+    def _on_bus(self, event: MachineEvent) -> None:
         # Called from inside device models: it must not raise into them.
         try:
-            self.emit(str(name), event_data(payload))
+            self._route(event)
         except Exception:  # a payload that cannot be encoded is dropped, never fatal
             pass
 
-
-def _discard(lst: list[EventListener] | list[Callable[[MachineHalt], None]], item: object) -> None:
-    try:
-        lst.remove(item)  # type: ignore[arg-type]
-    except ValueError:
-        pass
+    def _route(self, event: MachineEvent) -> None:
+        if isinstance(event, RunStateChanged):
+            was, now = event.old == "running", event.new == "running"
+            # softmmu/runstate.c vm_shutdown stops without a STOP event
+            if was and not now and event.new != "shutdown":
+                self._pending.append(("STOP", None))
+            elif now and not was:
+                self._pending.append(("RESUME", None))
+        elif isinstance(event, ResetEvent):
+            guest, reason = self.reset_cause or (event.guest, event.reason)
+            self._pending.append(("RESET", {"guest": guest, "reason": reason}))
+        elif isinstance(event, ShutdownEvent):
+            self.emit("SHUTDOWN", {"guest": event.guest, "reason": event.reason})
+        elif isinstance(event, MachineHalted):
+            self.emit(event.name, event_data(event))
+            self._sync_state()
+        elif isinstance(event, NamedEvent):
+            self.emit(event.name, event_data(event.payload))
+        elif has_converter(event):
+            self.emit(event.name, event_data(event))

@@ -21,6 +21,9 @@ def _u64(w: str) -> int:
             elif len(w) > 2 and w[1] in "xX":
                 v = int(w, 16)
             elif len(w) > 1:
+                if not _OCT.issuperset(w[1:]):
+                    # int(..., 8) also takes a "0o" prefix; strtoull stops at the "o"
+                    raise _BadNumber(w, "is not a number")
                 v = int(w[1:], 8)
             else:
                 return 0

@@ -440,3 +440,51 @@ def test_reset_clears_registers_and_the_dma_buffer(edu_machine: Machine) -> None
     assert bytes(edu.dma_buf[:16]) == bytes(16)  # type: ignore[attr-defined]
     assert edu.regs.peek("liveness") == 0  # type: ignore[attr-defined]
     assert edu.regs.peek("dma_src") == 0  # type: ignore[attr-defined]
+
+
+# -- typed properties, info() records, save/restore (issue 10) -----------------------------
+
+
+def test_edu_properties_are_a_frozen_dataclass_and_props_derive_from_it() -> None:
+    from dmamon.devices.edu import Edu, EduProps
+
+    m = Machine(devices=["edu,id=edu0,busy_check=off,dma_delay_ns=7"])
+    p = m.device("edu0").properties
+    assert isinstance(p, EduProps) and p.busy_check is False and p.dma_delay_ns == 7
+    assert [(q.name, q.kind, q.default) for q in Edu.props] == [
+        ("dma_mask", "uint", (1 << 28) - 1),
+        ("dma_delay_ns", "uint", 100_000_000),
+        ("fact_delay_ns", "uint", 1000),
+        ("dma_inline", "bool", False),
+        ("busy_check", "bool", True),
+        ("map_dma", "bool", False),
+    ]
+
+
+def test_edu_info_tracks_registers_dma_and_its_pci_function() -> None:
+    from dmamon.devices.edu import EduInfo
+
+    m = edu_at_bar()
+    edu = m.device("edu0")
+    assert isinstance(edu, PciDevice)
+    m.memory.store(BAR + 0x04, 4, 0x12345678)
+    m.memory.store(BAR + 0x80, 8, 0x1000)
+    m.memory.store(BAR + 0x88, 8, 0x40000)
+    m.memory.store(BAR + 0x90, 8, 8)
+    m.memory.store(BAR + 0x98, 8, 1)
+    info = edu.info()
+    assert isinstance(info, EduInfo)
+    assert info.liveness == 0xEDCBA987 and info.dma.running and info.dma.pending
+    assert info.pci.bdf == "00:01.0" and info.pci.memory and info.pci.bus_master
+    assert info.pci.bars[0].address == BAR and info.pci.bars[0].size == 1 << 20
+    m.step(200 * MS)
+    assert not edu.info().dma.running
+
+
+def test_edu_save_and_load_bring_back_the_dma_buffer() -> None:
+    m = Machine(devices=["edu,id=edu0"])
+    edu = m.device("edu0")
+    saved = edu.save_state()
+    edu.dma_buf[:4] = b"junk"  # type: ignore[attr-defined]
+    edu.load_state(saved)
+    assert bytes(edu.dma_buf[:4]) == bytes(4)  # type: ignore[attr-defined]

@@ -3,10 +3,12 @@ states, and the kernel figures the issue names (devices/machine.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
 from dmamon.devices import Machine, PciDevice, parse_size
+from dmamon.devices.edu import EduProps
 from dmamon.memory import ConfigError, MachineHalt, MemTxResult
 from dmamon.memory.mtree import render_mtree
 
@@ -67,9 +69,32 @@ def test_an_explicit_addr_is_honoured_and_later_devices_fill_the_lowest_free_slo
     }
 
 
-def test_devices_without_an_id_are_named_after_their_type() -> None:
+def test_devices_without_an_id_get_qemus_anonymous_names() -> None:
+    # QEMU 7.2: /machine/peripheral-anon/device[0], device[1]; no id.
     m = Machine(devices=["edu", "driver=edu"])
-    assert list(m.devices) == ["edu0", "edu1"]
+    assert list(m.devices) == ["device[0]", "device[1]"]
+    assert [d.qdev_id for d in m.devices.values()] == ["", ""]
+
+
+def test_an_anonymous_device_never_takes_or_blocks_a_user_id() -> None:
+    # issue 9: `device_add edu` took the name edu1, so `device_add edu,id=edu1` failed
+    # with "Duplicate device ID".
+    m = Machine(devices=["edu,id=edu0"])
+    anon = m.device_add("edu")
+    named = m.device_add("edu,id=edu1")
+    assert anon.qdev_id == "" and named.qdev_id == "edu1"
+    assert m.device("edu1") is named
+    m.device_del(anon.name)
+    again = m.device_add("edu")
+    assert again.name == "device[0]" and "edu1" in m.devices
+
+
+def test_properties_are_typed_and_the_raw_dict_stays() -> None:
+    m = Machine(devices=["edu,id=e,dma_mask=0xffff,dma_inline=on"])
+    p = m.device("e").properties
+    assert p == EduProps(dma_mask=0xFFFF, dma_inline=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.dma_mask = 1  # type: ignore[misc]
 
 
 def test_properties_are_parsed_from_the_spec() -> None:

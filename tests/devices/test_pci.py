@@ -217,3 +217,22 @@ def test_reset_clears_command_and_bars(edu_machine: Machine) -> None:
     assert cfg_read(edu_machine, 0x10) == 0
     assert edu_machine.mmio_base("edu0") is None
     assert edu_machine.memory.load(0xFE000000, 4) == (DECODE, 0)
+
+
+def test_info_of_a_plain_function_gives_identity_command_and_bars() -> None:
+    from dmamon.devices.pci.info import BarRecord, PciInfo
+
+    m = Machine(devices=[])
+    ahci = next(d for d in m.pci_devices() if d.type_name == "ich9-ahci")
+    info = ahci.info()
+    assert isinstance(info, PciInfo)
+    assert (info.bdf, info.vendor_id, info.device_id, info.class_id) == (
+        "00:1f.2",
+        0x8086,
+        0x2922,
+        0x0106,
+    )
+    assert info.bars == (
+        BarRecord(4, "ahci-idp", "io", 32, None, False, False),
+        BarRecord(5, "ahci", "memory", 0x1000, None, False, False),
+    )

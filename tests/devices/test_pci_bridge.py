@@ -239,3 +239,30 @@ def test_renumbering_the_secondary_bus_moves_the_requester_id_of_dma_behind_it()
     edu = m.device("edu1")
     assert isinstance(edu, PciDevice) and edu.dma is not None
     assert (edu.bdf, edu.dma.requester_id) == ("05:00.0", 0x0500)
+
+
+def test_bridge_properties_are_typed_and_info_shows_bus_and_windows() -> None:
+    from dmamon.devices.pci import PciBridgeProps
+    from dmamon.devices.pci.info import BridgeInfo, BridgeWindow
+
+    m = behind()
+    br = m.device("br0")
+    assert br.properties == PciBridgeProps(chassis_nr=1)
+    cfg_write(m, 1, 0x20, 0xFE10FE10)  # memory window 0xfe100000-0xfe1fffff
+    info = br.info()
+    assert isinstance(info, BridgeInfo)
+    assert info.secondary_bus == 1 and info.behind == ("edu1",) and info.chassis_nr == 1
+    assert BridgeWindow("mem", 0xFE100000, 0xFE1FFFFF) in info.windows
+    assert info.pci.type_name == "pci-bridge" and info.pci.bars[0].region == "shpc-mmio"
+
+
+def test_bridge_save_and_load_restore_bus_number_and_windows() -> None:
+    m = behind()
+    br = m.device("br0")
+    cfg_write(m, 1, 0x20, 0xFE10FE10)
+    saved, info = br.save_state(), br.info()
+    cfg_write(m, 1, 0x18, 0x00050500)
+    cfg_write(m, 1, 0x04, 0, 2)
+    br.load_state(saved)
+    assert br.info() == info
+    assert cfg_read(m, 0, 0x00, bus=1) == 0x11E81234  # edu reachable on bus 1 again

@@ -230,7 +230,7 @@ def test_a_quoting_error_is_one_line() -> None:
 def test_bare_iommu_reports_translation_off_on_a_fresh_machine() -> None:
     mon, buf = make()
     assert run(mon, buf, "iommu") == (
-        "amd_iommu0 (00:01.0): translation off, not set up by iommu setup, 0 domains, "
+        "device[0] (00:01.0): translation off, not set up by iommu setup, 0 domains, "
         "IOTLB 0 entries\n"
     )
     assert mon.value == "off"
@@ -278,7 +278,7 @@ def test_iommu_off_clears_iommu_en_and_keeps_the_setup() -> None:
     run(mon, buf, "iommu setup")
     assert run(mon, buf, "iommu off", "iommu") == (
         "iommu: translation off (Control 0x1004); PCI DMA passes untranslated\n"
-        "amd_iommu0 (00:01.0): translation off, set up in 0x7e00000+0x200000 (iommu setup), "
+        "device[0] (00:01.0): translation off, set up in 0x7e00000+0x200000 (iommu setup), "
         "0 domains, IOTLB 0 entries\n"
     )
 
@@ -675,7 +675,7 @@ def test_info_iommu_before_setup_has_no_reserved_range() -> None:
     mon, buf = make()
     out = run(mon, buf, "info iommu").splitlines()
     assert out[0] == (
-        "amd_iommu0: amd-iommu at 00:01.0, MMIO 0xfed80000: translation off, command buffer "
+        "device[0]: amd-iommu at 00:01.0, MMIO 0xfed80000: translation off, command buffer "
         "off, event log off, IOTLB 0 entries"
     )
     assert out[2] == "reserved range: none (iommu setup allocates one in guest RAM)"
@@ -695,7 +695,7 @@ def test_info_iommu_decodes_registers_domains_and_devices() -> None:
         "  0x2020 status        0x0000000000000018  event_log_run cmd_buf_run",
         "  domain 1: root 0x7e05000, devices 00:02.0, 0 IOTLB entries",
         "  00:02.0 edu0           translated: domain 1, 4-level table at 0x7e05000, IR=1 IW=1",
-        "  00:01.0 amd_iommu0     untranslated: DTE V=0",
+        "  00:01.0 device[0]      untranslated: DTE V=0",
         "  page tables     0x7e05000  4 pages used",
     ):
         assert line in out

@@ -38,7 +38,6 @@ from dmamon.qmp import (
     QmpServer,
     QmpSession,
     encode_json,
-    event_listeners,
     publish_event,
     serve_qmp,
 )
@@ -617,8 +616,7 @@ def test_bus_payload_values_that_are_not_json_are_converted() -> None:
 def test_closing_a_session_unsubscribes_it_from_the_machine() -> None:
     s = session()
     s.close()
-    assert s._on_bus not in event_listeners(s.machine)
-    assert s._on_halt not in s.machine.engine.halt_listeners
+    assert not s.machine.engine.events.has_subscribers
 
 
 # ============================================================================================
@@ -1693,3 +1691,86 @@ def test_ctrl_c_stops_dmamon_qmp_cleanly(sock_dir: Path) -> None:
     out, rest = proc.communicate(timeout=30)
     assert (proc.returncode, out, rest) == (0, b"", b"")
     assert not path.exists()
+
+
+# ============================================================================================
+# The machine's event bus (engine.events) feeds the session
+
+
+def _bus_events(m: Machine) -> list[object]:
+    seen: list[object] = []
+    m.engine.events.subscribe(seen.append)
+    return seen
+
+
+def test_the_machine_publishes_run_state_changes_and_resets_on_the_bus() -> None:
+    from dmamon.memory import ResetEvent, RunStateChanged, ShutdownEvent
+
+    m = Machine(paused=False, devices=[])
+    seen = _bus_events(m)
+    m.stop()
+    m.stop()  # no change, no event
+    m.cont()
+    m.system_reset()
+    m.io_as.store(0xCF9, 1, 0x6)  # the guest's reset runs as a bottom half
+    m.after_command()
+    m.shutdown()
+    assert seen == [
+        RunStateChanged("running", "paused"),
+        RunStateChanged("paused", "running"),
+        ResetEvent(False, "host-qmp-system-reset"),
+        ResetEvent(True, "guest-reset"),
+        ShutdownEvent(False, "host-qmp-quit"),
+        RunStateChanged("running", "shutdown"),
+    ]
+
+
+def test_a_typed_iommu_fault_on_the_bus_becomes_dmamon_iommu_fault() -> None:
+    from dmamon.memory import IommuFaulted
+
+    s = session()
+    fault = IOMMUFault(0x0010, 0x1000, IOMMUPerm.WO, "not present", "IO_PAGE_FAULT")
+    s.machine.engine.events.emit(IommuFaulted(fault))
+    ev = lines(s.feed(b'{"execute": "stop"}'))[0]
+    assert ev["event"] == "DMAMON_IOMMU_FAULT"
+    assert ev["data"]["iova"] == 0x1000
+
+
+def test_bus_events_without_a_converter_do_not_reach_qmp() -> None:
+    from dmamon.memory import ReentrancyBlocked
+
+    s = session()
+    s.machine.engine.events.emit(ReentrancyBlocked("edu0", "edu-mmio", 0x60, True))
+    assert lines(s.feed(b'{"execute": "stop"}')) == [{"return": {}}]
+
+
+def test_quit_shuts_the_machine_down_with_one_shutdown_event_and_no_stop() -> None:
+    s = session(paused=False)
+    out = lines(s.feed(b'{"execute": "quit"}'))
+    assert [o.get("event") for o in out] == ["SHUTDOWN", None]
+    assert s.machine.run_state == "shutdown"
+
+
+def test_no_qmp_module_sets_attributes_on_the_machine() -> None:
+    import dmamon.qmp
+
+    for path in Path(dmamon.qmp.__file__).parent.glob("*.py"):
+        assert "setattr(" not in path.read_text(), path.name
+
+
+def test_a_real_amdvi_fault_reaches_qmp_as_dmamon_iommu_fault() -> None:
+    from dmamon.devices.amdvi.driver import AmdIommuDriver
+
+    s = session(devices=["amd-iommu", "edu,id=edu0"])
+    m = s.machine
+    drv = AmdIommuDriver.of(m)
+    drv.setup()
+    edu = m.device("edu0")
+    drv.attach(edu)  # an empty page table: every IOVA faults
+    m.io_as.store(0xCF8, 4, 0x80000000 | 2 << 11 | 0x04)  # edu (00:02.0): bus master on
+    m.io_as.store(0xCFC, 2, 0x0006)
+    s.feed(b'{"execute": "cont"}')
+    assert edu.dma is not None and edu.dma.read(0x2000000, 4).fault is not None
+    out = lines(s.feed(b'{"execute": "query-status"}'))
+    faults = [o["data"] for o in out if o.get("event") == "DMAMON_IOMMU_FAULT"]
+    assert faults and faults[0]["iova"] == 0x2000000 and faults[0]["bdf"] == "00:02.0"

@@ -1,7 +1,7 @@
 """``e1000e-lite``: a reduced Intel 82574L for the re-entrancy labs (see ``device``)."""
 
 from dmamon.devices.e1000e_lite.descriptors import RxDesc, TxDesc
-from dmamon.devices.e1000e_lite.device import E1000eLite
+from dmamon.devices.e1000e_lite.device import E1000eLite, E1000eLiteProps
 from dmamon.devices.e1000e_lite.driver import E1000eLiteDriver, E1000eLiteDriverError
 from dmamon.devices.e1000e_lite.info import E1000eLiteInfo, InterruptView, RingView, StatsView
 from dmamon.devices.e1000e_lite.regs import E1000eLiteRegs
@@ -11,6 +11,7 @@ __all__ = [
     "E1000eLiteDriver",
     "E1000eLiteDriverError",
     "E1000eLiteInfo",
+    "E1000eLiteProps",
     "E1000eLiteRegs",
     "InterruptView",
     "RingView",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dmamon.devices.common import HeadTailRing
@@ -57,14 +58,14 @@ from dmamon.devices.e1000e_lite.trace_events import (
 )
 from dmamon.devices.e1000e_lite.tx import TxPath
 from dmamon.devices.pci.device import PciDevice
-from dmamon.devices.props import Prop
+from dmamon.devices.props import DeviceProps, prop
 from dmamon.devices.regs import RC, RO, RegisterBank, before_write, on_read, on_write
 from dmamon.memory import ConfigError, MemoryRegion, MmioOps
 
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
 
-__all__ = ["E1000eLite", "E1000eLiteRegs", "RxDesc", "TxDesc"]
+__all__ = ["E1000eLite", "E1000eLiteProps", "E1000eLiteRegs", "RxDesc", "TxDesc"]
 
 
 _TX = ("tdbal", "tdbah", "tdlen", "tdh", "tdt")
@@ -80,6 +81,13 @@ def _parse_mac(text: str) -> bytes:
             f"Property 'e1000e-lite.mac' expects a MAC like 52:54:00:12:34:56, not {text!r}"
         )
     return bytes(int(p, 16) for p in text.split(":"))
+
+
+@dataclass(frozen=True, slots=True)
+class E1000eLiteProps(DeviceProps):
+    """The ``-device e1000e-lite`` properties."""
+
+    mac: str = prop("52:54:00:12:34:56", "MAC address (RAL0/RAH0 at reset)")
 
 
 def _ring_view(ring: HeadTailRing, enabled: bool) -> RingView:
@@ -106,11 +114,12 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
     subsystem_id = 0x0000
     interrupt_pin = 1
     register_banks = (E1000eLiteRegs,)
-    props = (Prop("mac", "str", "52:54:00:12:34:56", "MAC address (RAL0/RAH0 at reset)"),)
+    Props = E1000eLiteProps
+    properties: E1000eLiteProps
 
     def __init__(self, machine: Machine, name: str, props: dict[str, int | bool | str]) -> None:
         super().__init__(machine, name, props)
-        self.mac = _parse_mac(str(props["mac"]))
+        self.mac = _parse_mac(self.properties.mac)
         self.regs = E1000eLiteRegs(self)
         self.mmio = MemoryRegion.io_region(
             "e1000e-mmio",

@@ -36,10 +36,7 @@ from dmamon.devices.e1000e_lite.regs import (
     ICR_ASSERTED,
     MMIO_SIZE,
     RAH_AV,
-    RCTL_EN,
-    RCTL_LBM_MAC,
     TARC_ENABLE,
-    TCTL_EN,
     E1000eLiteRegs,
 )
 from dmamon.devices.e1000e_lite.rx import RxPath
@@ -319,6 +316,10 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
         if v != 0xFFFF_FFFF:  # e1000x_inc_reg_if_not_full
             self.regs.poke(reg, v + 1)
 
+    def loopback(self) -> bool:
+        """RCTL.LBM is MAC loopback: QEMU's ``e1000e_tx_pkt_send`` tests its low bit."""
+        return bool(self.regs.field("rctl", "lbm") & 1)
+
     def info(self) -> E1000eLiteInfo:
         """The device's state as typed records (``info device``)."""
         p = self.regs.peek
@@ -326,9 +327,9 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
         vec = self.rx.vec
         return E1000eLiteInfo(
             mac=":".join(f"{b:02x}" for b in self.mac),
-            loopback=bool(p("rctl") & RCTL_LBM_MAC),
-            tx=_ring_view(self.tx.ring, bool(p("tctl") & TCTL_EN)),
-            rx=_ring_view(self.rx.ring, bool(p("rctl") & RCTL_EN)),
+            loopback=self.loopback(),
+            tx=_ring_view(self.tx.ring, bool(self.regs.field("tctl", "en"))),
+            rx=_ring_view(self.rx.ring, bool(self.regs.field("rctl", "en"))),
             interrupts=InterruptView(p("icr"), p("ims"), self.irq_level, self.msi_enabled),
             stats=stats,
             tx_frags=len(self.tx.frags),
@@ -342,7 +343,7 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
         return [
             f"mac={':'.join(f'{b:02x}' for b in self.mac)} "
             f"tctl.en={(p('tctl') >> 1) & 1} rctl.en={(p('rctl') >> 1) & 1} "
-            f"loopback={'mac' if p('rctl') & RCTL_LBM_MAC else 'off'}",
+            f"loopback={'mac' if self.loopback() else 'off'}",
             f"tx ring: head={p('tdh')} tail={p('tdt')} len={p('tdlen')}; "
             f"rx ring: head={p('rdh')} tail={p('rdt')} len={p('rdlen')}",
             f"icr={p('icr'):#x} ims={p('ims'):#x} intx={self.irq_level} "

@@ -24,16 +24,6 @@ from dmamon.devices.e1000e_lite.descriptors import (
 from dmamon.devices.e1000e_lite.regs import (
     ICR_RXO,
     ICR_RXT0,
-    RAH_AV,
-    RCTL_BAM,
-    RCTL_BSEX,
-    RCTL_EN,
-    RCTL_LPE,
-    RCTL_MPE,
-    RCTL_SECRC,
-    RCTL_SZ_MASK,
-    RCTL_UPE,
-    STATUS_LU,
 )
 from dmamon.devices.e1000e_lite.trace_events import (
     e1000e_ring_free_space,
@@ -55,8 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RxPath"]
 
-_BSEX_SIZES = {0x1 << 16: 16384, 0x2 << 16: 8192, 0x3 << 16: 4096}
-_SIZES = {0x1 << 16: 1024, 0x2 << 16: 512, 0x3 << 16: 256}
+_BSEX_SIZES = {1: 16384, 2: 8192, 3: 4096}  # RCTL.BSIZE with BSEX
+_SIZES = {1: 1024, 2: 512, 3: 256}  # RCTL.BSIZE (0: 2048)
 
 
 class RxPath:
@@ -82,30 +72,29 @@ class RxPath:
 
     def buf_size(self) -> int:
         """Bytes per receive buffer (``e1000x_rxbufsize``)."""
-        rctl = self.dev.regs.peek("rctl")
-        sz = rctl & RCTL_SZ_MASK
-        return (_BSEX_SIZES if rctl & RCTL_BSEX else _SIZES).get(sz, 2048)
+        field = self.dev.regs.field
+        sizes = _BSEX_SIZES if field("rctl", "bsex") else _SIZES
+        return sizes.get(field("rctl", "bsize"), 2048)
 
     def _fcs_len(self) -> int:
-        return 0 if self.dev.regs.peek("rctl") & RCTL_SECRC else FCS_LEN
+        return 0 if self.dev.regs.field("rctl", "secrc") else FCS_LEN
 
     def _accept(self, frame: bytes) -> bool:
         """e1000e_receive_filter with one exact address (RAL0/RAH0) and no hash table."""
-        peek = self.dev.regs.peek
-        rctl = peek("rctl")
+        regs = self.dev.regs
         dst = frame[:6]
         if dst == b"\xff" * 6:
-            if rctl & RCTL_BAM:
+            if regs.field("rctl", "bam"):
                 return True
         elif dst[0] & 1:
-            if rctl & RCTL_MPE:
+            if regs.field("rctl", "mpe"):
                 return True
-        elif rctl & RCTL_UPE:
+        elif regs.field("rctl", "upe"):
             return True
-        rah = peek("rah0")
-        if not rah & RAH_AV:
+        if not regs.field("rah0", "av"):
             return False
-        own = peek("ral0").to_bytes(4, "little") + (rah & 0xFFFF).to_bytes(2, "little")
+        high = regs.field("rah0", "addr")
+        own = regs.peek("ral0").to_bytes(4, "little") + high.to_bytes(2, "little")
         return dst == own
 
     def _where(self) -> str:
@@ -125,16 +114,16 @@ class RxPath:
         tr = dev.tracer
         status = dev.regs.peek("status")
         rctl = dev.regs.peek("rctl")
-        if not status & STATUS_LU:
+        if not dev.regs.field("status", "lu"):
             tr.emit(e1000x_rx_link_down, status=status)
             return None
-        if not rctl & RCTL_EN:
+        if not dev.regs.field("rctl", "en"):
             tr.emit(e1000x_rx_disabled, rctl=rctl)
             return None
         if len(frame) < MIN_FRAME:
             frame = frame + bytes(MIN_FRAME - len(frame))
             dev.count("ruc")
-        if not rctl & RCTL_LPE and len(frame) > MAX_VLAN_FRAME:
+        if not dev.regs.field("rctl", "lpe") and len(frame) > MAX_VLAN_FRAME:
             tr.emit(e1000x_rx_oversized, size=len(frame))
             dev.count("roc")
             return None

@@ -22,7 +22,7 @@ from dmamon.devices.e1000e_lite.descriptors import (
     TXD_STAT_DD,
     U64,
 )
-from dmamon.devices.e1000e_lite.regs import ICR_TXDW, ICR_TXQE, RCTL_LBM_MAC, TCTL_EN
+from dmamon.devices.e1000e_lite.regs import ICR_TXDW, ICR_TXQE
 from dmamon.devices.e1000e_lite.trace_events import (
     e1000e_lite_tx_frame,
     e1000e_tx_descr,
@@ -67,7 +67,7 @@ class TxPath:
     def start_xmit(self) -> None:
         """Consume the whole ring (``e1000e_start_xmit``), then raise TXQE (and TXDW)."""
         dev = self.dev
-        if not dev.regs.peek("tctl") & TCTL_EN:
+        if not dev.regs.field("tctl", "en"):
             dev.tracer.emit(e1000e_tx_disabled)
             return
         assert dev.dma is not None
@@ -114,7 +114,7 @@ class TxPath:
 
     def _send(self, frame: bytes) -> bool:
         dev = self.dev
-        if dev.regs.peek("rctl") & RCTL_LBM_MAC:
+        if dev.loopback():
             # net_tx_pkt_send_loopback: the frame goes straight into our own receive path,
             # still inside the TDT write (the 2020 code path of LP#1886362).
             dev.tracer.emit(e1000e_lite_tx_frame, dev=dev.name, len=len(frame), dest="loopback")

@@ -157,3 +157,22 @@ def test_in_a_machine_the_endless_walk_ends_through_the_engine_watchdog() -> Non
     halt = m.engine.halt
     assert halt is not None and halt.kind == "hung"
     assert "  Link TRB loop: 0x5000 -> 0x5000" in halt.details
+
+
+def test_walkers_read_through_the_iommu_so_translation_and_faults_apply() -> None:
+    from dmamon.devices.amdvi.driver import AmdIommuDriver
+
+    m = Machine(devices=["amd-iommu", "e1000e-lite,id=nic0"])
+    dev = m.device("nic0")
+    m.io_as.store(0xCF8, 4, 0x80000004 | dev.requester_id << 8)  # COMMAND: bus master on
+    m.io_as.store(0xCFC, 2, 0x0004)
+    m.memory.store(0x7000 + 12, 4, TRB_C | NORMAL << 10)
+    drv = AmdIommuDriver(m)
+    drv.setup()
+    drv.map(dev, 0x40000, 0x7000, 0x1000, "r")  # IOVA 0x40000 -> GPA 0x7000
+    assert dev.dma is not None
+    read = dma_reader(dev.dma)
+    trb = TrbRing(read, step_budget(10), 0x40000).fetch()
+    assert trb is not None and trb.addr == 0x40000 and trb.type == NORMAL
+    with pytest.raises(WalkFault, match="at 0x7000 failed"):
+        TrbRing(read, step_budget(10), 0x7000).fetch()  # a GPA is no IOVA: IO_PAGE_FAULT

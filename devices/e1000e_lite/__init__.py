@@ -1,7 +1,21 @@
 """``e1000e-lite``: a reduced Intel 82574L for the re-entrancy labs (see ``device``)."""
 
 from dmamon.devices.e1000e_lite.descriptors import RxDesc, TxDesc
-from dmamon.devices.e1000e_lite.device import E1000eLite
+from dmamon.devices.e1000e_lite.device import E1000eLite, E1000eLiteProps
+from dmamon.devices.e1000e_lite.driver import E1000eLiteDriver, E1000eLiteDriverError
+from dmamon.devices.e1000e_lite.info import E1000eLiteInfo, InterruptView, RingView, StatsView
 from dmamon.devices.e1000e_lite.regs import E1000eLiteRegs
 
-__all__ = ["E1000eLite", "E1000eLiteRegs", "RxDesc", "TxDesc"]
+__all__ = [
+    "E1000eLite",
+    "E1000eLiteDriver",
+    "E1000eLiteDriverError",
+    "E1000eLiteInfo",
+    "E1000eLiteProps",
+    "E1000eLiteRegs",
+    "InterruptView",
+    "RingView",
+    "RxDesc",
+    "StatsView",
+    "TxDesc",
+]

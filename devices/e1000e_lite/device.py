@@ -24,54 +24,22 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dmamon.devices.base import SimObject
-from dmamon.devices.e1000e_lite.descriptors import (
-    DESC_LEN,
-    ETH_HLEN,
-    FCS_LEN,
-    MAX_TX_FRAGS,
-    MAX_TX_FRAME,
-    MAX_VLAN_FRAME,
-    MIN_FRAME,
-    RING_DESC,
-    RX_DESC,
-    RXD_STAT_DD,
-    RXD_STAT_EOP,
-    TXD_CMD_DEXT,
-    TXD_CMD_EOP,
-    TXD_CMD_RS,
-    TXD_DTYP_D,
-    TXD_STAT_DD,
-    U64,
-    RxDesc,
-    TxDesc,
-)
+from dmamon.devices.common import HeadTailRing
+from dmamon.devices.e1000e_lite.descriptors import DESC_LEN, RxDesc, TxDesc
+from dmamon.devices.e1000e_lite.info import E1000eLiteInfo, InterruptView, RingView, StatsView
 from dmamon.devices.e1000e_lite.regs import (
     ALIASES,
     CTRL_RST,
     ICR_ASSERTED,
-    ICR_RXO,
-    ICR_RXT0,
-    ICR_TXDW,
-    ICR_TXQE,
     MMIO_SIZE,
     RAH_AV,
-    RCTL_BAM,
-    RCTL_BSEX,
-    RCTL_EN,
-    RCTL_LBM_MAC,
-    RCTL_LPE,
-    RCTL_MPE,
-    RCTL_SECRC,
-    RCTL_SZ_MASK,
-    RCTL_UPE,
-    STATUS_LU,
     TARC_ENABLE,
-    TCTL_EN,
     E1000eLiteRegs,
 )
+from dmamon.devices.e1000e_lite.rx import RxPath
 from dmamon.devices.e1000e_lite.trace_events import (
     e1000e_core_ctrl_sw_reset,
     e1000e_core_read,
@@ -79,36 +47,22 @@ from dmamon.devices.e1000e_lite.trace_events import (
     e1000e_irq_legacy_notify,
     e1000e_irq_msi_notify,
     e1000e_irq_set_cause_exit,
-    e1000e_lite_tx_frame,
-    e1000e_ring_free_space,
-    e1000e_rx_desc_buff_write,
-    e1000e_rx_descr,
-    e1000e_rx_flt_dropped,
-    e1000e_rx_has_buffers,
-    e1000e_rx_not_written_to_guest,
-    e1000e_rx_null_descriptor,
-    e1000e_rx_receive_iov,
     e1000e_rx_set_rctl,
     e1000e_rx_set_rdt,
-    e1000e_rx_written_to_guest,
-    e1000e_tx_descr,
-    e1000e_tx_disabled,
     e1000e_wrn_regs_read_unknown,
     e1000e_wrn_regs_write_ro,
     e1000e_wrn_regs_write_unknown,
-    e1000x_rx_disabled,
-    e1000x_rx_link_down,
-    e1000x_rx_oversized,
 )
+from dmamon.devices.e1000e_lite.tx import TxPath
 from dmamon.devices.pci.device import PciDevice
-from dmamon.devices.props import Prop
+from dmamon.devices.props import DeviceProps, prop
 from dmamon.devices.regs import RC, RO, RegisterBank, before_write, on_read, on_write
 from dmamon.memory import ConfigError, MemoryRegion, MmioOps
 
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
 
-__all__ = ["E1000eLite", "E1000eLiteRegs", "RxDesc", "TxDesc"]
+__all__ = ["E1000eLite", "E1000eLiteProps", "E1000eLiteRegs", "RxDesc", "TxDesc"]
 
 
 _TX = ("tdbal", "tdbah", "tdlen", "tdh", "tdt")
@@ -124,6 +78,19 @@ def _parse_mac(text: str) -> bytes:
             f"Property 'e1000e-lite.mac' expects a MAC like 52:54:00:12:34:56, not {text!r}"
         )
     return bytes(int(p, 16) for p in text.split(":"))
+
+
+@dataclass(frozen=True, slots=True)
+class E1000eLiteProps(DeviceProps):
+    """The ``-device e1000e-lite`` properties."""
+
+    mac: str = prop("52:54:00:12:34:56", "MAC address (RAL0/RAH0 at reset)")
+
+
+def _ring_view(ring: HeadTailRing, enabled: bool) -> RingView:
+    s = ring.state()
+    n = s.length // DESC_LEN
+    return RingView(s.base, s.length, n, s.head, s.tail, ring.free_count(), enabled)
 
 
 class E1000eLite(PciDevice, type_name="e1000e-lite"):
@@ -144,11 +111,12 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
     subsystem_id = 0x0000
     interrupt_pin = 1
     register_banks = (E1000eLiteRegs,)
-    props = (Prop("mac", "str", "52:54:00:12:34:56", "MAC address (RAL0/RAH0 at reset)"),)
+    Props = E1000eLiteProps
+    properties: E1000eLiteProps
 
     def __init__(self, machine: Machine, name: str, props: dict[str, int | bool | str]) -> None:
         super().__init__(machine, name, props)
-        self.mac = _parse_mac(str(props["mac"]))
+        self.mac = _parse_mac(self.properties.mac)
         self.regs = E1000eLiteRegs(self)
         self.mmio = MemoryRegion.io_region(
             "e1000e-mmio",
@@ -167,14 +135,9 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
         self.init_msi(1, is_64=True)
         self.register_bar(0, self.mmio)
         self.wire: deque[bytes] = deque(maxlen=16)  # frames sent out (no netdev is modelled)
-        self._tx_frags: list[bytes] = []
-        self._tx_size = 0
-        self._tx_skip = False
-        self._rx_vec: SimObject | None = None  # rx_pkt's fragment vector (net_rx_pkt.vec)
-        self._rx_depth = 0
+        self.tx = TxPath(self)
+        self.rx = RxPath(self)
         self._msi_pending = 0
-        self._tx_walk = f"{name} TX ring walk"  # watchdog labels
-        self._rx_walk = f"{name} RX ring walk"
         self._set_mac_regs()
 
     def banks(self) -> dict[str, RegisterBank]:
@@ -185,14 +148,12 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
         self.regs.reset()
         self._set_mac_regs()
         self._soft_state_reset()
-        self._rx_depth = 0
+        self.rx.depth = 0
         self.wire.clear()
 
     def _soft_state_reset(self) -> None:
-        self._tx_frags = []
-        self._tx_size = 0
-        self._tx_skip = False
-        self._rx_vec = None
+        self.tx.reset()
+        self.rx.vec = None
         self._msi_pending = 0
 
     def _set_mac_regs(self) -> None:
@@ -254,13 +215,13 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
     def _tctl_written(self, old: int, new: int) -> None:
         # e1000e_set_tctl kicks the queue whose TARC enable bit is set.
         if self.regs.peek("tarc0") & TARC_ENABLE:
-            self._start_xmit()
+            self.tx.start_xmit()
 
     @on_write("tdt")
     def _tdt_written(self, old: int, new: int) -> None:
         # e1000e_set_tdt: the doorbell runs the whole TX ring inside the MMIO write.
         if self.regs.peek("tarc0") & TARC_ENABLE:
-            self._start_xmit()
+            self.tx.start_xmit()
 
     @on_write("rdt")
     def _rdt_written(self, old: int, new: int) -> None:
@@ -268,7 +229,7 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
 
     @on_write("ics")
     def _ics_written(self, old: int, new: int) -> None:
-        self._set_interrupt_cause(new)
+        self.set_interrupt_cause(new)
 
     @on_write("icr")
     def _icr_written(self, old: int, new: int) -> None:
@@ -291,101 +252,6 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
         self.regs.poke("ims", self.regs.peek("ims") & ~new & 0xFFFF_FFFF)
         self._update_interrupt_state()
 
-    # -- rings -------------------------------------------------------------------------------
-
-    def _ring(self, ring: tuple[str, ...]) -> tuple[int, int, int, int]:
-        """``(base, len, head, tail)`` of a ring, from the registers as they are now."""
-        p = self.regs.peek
-        bal, bah, dlen, dh, dt = (p(n) for n in ring)
-        return ((bah << 32) + bal) & U64, dlen, dh, dt
-
-    def _ring_empty(self, ring: tuple[str, ...]) -> bool:
-        _, dlen, dh, dt = self._ring(ring)
-        # e1000e_ring_empty: a tail beyond the ring counts as empty too.
-        return dh == dt or dt >= dlen // DESC_LEN
-
-    def _head_descr(self, ring: tuple[str, ...]) -> int:
-        base, _, dh, _ = self._ring(ring)
-        return (base + DESC_LEN * dh) & U64
-
-    def _ring_advance(self, ring: tuple[str, ...], count: int) -> None:
-        _, dlen, dh, _ = self._ring(ring)
-        dh += count
-        if dh * DESC_LEN >= dlen:
-            dh = 0
-        self.regs.poke(ring[3], dh & 0xFFFF)
-
-    def _free_descr(self, ring: tuple[str, ...]) -> int:
-        _, dlen, dh, dt = self._ring(ring)
-        self.tracer.emit(e1000e_ring_free_space, ridx=0, rdlen=dlen, rdh=dh, rdt=dt)
-        if dh <= dt:
-            return dt - dh
-        return dlen // DESC_LEN + dt - dh
-
-    # -- transmit (e1000e_start_xmit, e1000e_process_tx_desc) ----------------------------------
-
-    def _start_xmit(self) -> None:
-        if not self.regs.peek("tctl") & TCTL_EN:
-            self.tracer.emit(e1000e_tx_disabled)
-            return
-        assert self.dma is not None
-        cause = ICR_TXQE
-        while not self._ring_empty(_TX):
-            self.engine.tick(1, self._tx_walk)
-            base = self._head_descr(_TX)
-            desc = self.dma.read(base, DESC_LEN).data  # QEMU ignores the result
-            buf, lower, upper = RING_DESC.unpack(desc)
-            self.tracer.emit(e1000e_tx_descr, addr=buf, lower=lower, upper=upper)
-            self._process_tx_desc(buf, lower)
-            cause |= self._txdesc_writeback(base, lower, upper)
-            self._ring_advance(_TX, 1)
-        self._set_interrupt_cause(cause)
-
-    def _process_tx_desc(self, buf: int, lower: int) -> None:
-        cmd = lower >> 24
-        if cmd & TXD_CMD_DEXT and not lower & TXD_DTYP_D:
-            return  # a context descriptor: offload parameters only (not modelled)
-        length = lower & 0xFFFF
-        if not self._tx_skip:
-            # net_tx_pkt_add_raw_fragment: too many fragments or too big drops the frame.
-            if len(self._tx_frags) >= MAX_TX_FRAGS or self._tx_size + length > MAX_TX_FRAME:
-                self._tx_skip = True
-            elif length:
-                assert self.dma is not None
-                self.engine.tick(1 + length // 4096, self._tx_walk)
-                self._tx_frags.append(self.dma.read(buf, length).data)
-                self._tx_size += length
-        if cmd & TXD_CMD_EOP:
-            frame = b"".join(self._tx_frags)
-            # net_tx_pkt_parse fails on less than an Ethernet header: nothing is sent.
-            if not self._tx_skip and len(frame) >= ETH_HLEN and self._tx_pkt_send(frame):
-                self._count("gptc")
-                self._count("tpt")
-            # The state is shared with any nested run of this function, as tx->tx_pkt is.
-            self._tx_frags = []
-            self._tx_size = 0
-            self._tx_skip = False
-
-    def _txdesc_writeback(self, base: int, lower: int, upper: int) -> int:
-        if not (lower >> 24) & TXD_CMD_RS:
-            return 0
-        assert self.dma is not None
-        self.dma.write((base + 12) & U64, (upper | TXD_STAT_DD).to_bytes(4, "little"))
-        return ICR_TXDW
-
-    def _tx_pkt_send(self, frame: bytes) -> bool:
-        if self.regs.peek("rctl") & RCTL_LBM_MAC:
-            # net_tx_pkt_send_loopback: the frame goes straight into our own receive path,
-            # still inside the TDT write (the 2020 code path of LP#1886362).
-            self.tracer.emit(e1000e_lite_tx_frame, dev=self.name, len=len(frame), dest="loopback")
-            self._receive_iov(frame)
-            return True
-        self.tracer.emit(e1000e_lite_tx_frame, dev=self.name, len=len(frame), dest="wire")
-        self.wire.append(frame)
-        return True
-
-    # -- receive (e1000e_receive_iov, e1000e_write_packet_to_guest) ----------------------------
-
     def receive(self, frame: bytes) -> None:
         """Deliver a frame from the network (QEMU ``qemu_deliver_packet_iov``).
 
@@ -402,172 +268,16 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
             was = guard.engaged_in_io
             guard.engaged_in_io = True
             try:
-                self._receive_iov(bytes(frame))
+                self.rx.receive_iov(bytes(frame))
             finally:
                 guard.engaged_in_io = was
 
         self.engine.run_activation(deliver)
 
-    def _rx_buf_size(self) -> int:
-        # e1000x_rxbufsize
-        rctl = self.regs.peek("rctl")
-        sz = rctl & RCTL_SZ_MASK
-        if rctl & RCTL_BSEX:
-            return {0x1 << 16: 16384, 0x2 << 16: 8192, 0x3 << 16: 4096}.get(sz, 2048)
-        return {0x1 << 16: 1024, 0x2 << 16: 512, 0x3 << 16: 256}.get(sz, 2048)
-
-    def _fcs_len(self) -> int:
-        return 0 if self.regs.peek("rctl") & RCTL_SECRC else FCS_LEN
-
-    def _accept(self, frame: bytes) -> bool:
-        """e1000e_receive_filter with one exact address (RAL0/RAH0) and no hash table."""
-        rctl = self.regs.peek("rctl")
-        dst = frame[:6]
-        if dst == b"\xff" * 6:
-            if rctl & RCTL_BAM:
-                return True
-        elif dst[0] & 1:
-            if rctl & RCTL_MPE:
-                return True
-        elif rctl & RCTL_UPE:
-            return True
-        rah = self.regs.peek("rah0")
-        if not rah & RAH_AV:
-            return False
-        own = self.regs.peek("ral0").to_bytes(4, "little") + (rah & 0xFFFF).to_bytes(2, "little")
-        return dst == own
-
-    def _rx_where(self) -> str:
-        depth = self._rx_depth
-        return f"{'nested' if depth > 1 else 'outer'}, rx depth {depth}"
-
-    def _receive_iov(self, frame: bytes) -> None:
-        self._rx_depth += 1
-        try:
-            self._receive(frame)
-        finally:
-            self._rx_depth -= 1
-
-    def _receive(self, frame: bytes) -> None:
-        tr = self.tracer
-        tr.emit(e1000e_rx_receive_iov, iovcnt=1)
-        status = self.regs.peek("status")
-        rctl = self.regs.peek("rctl")
-        if not status & STATUS_LU:
-            tr.emit(e1000x_rx_link_down, status=status)
-            return
-        if not rctl & RCTL_EN:
-            tr.emit(e1000x_rx_disabled, rctl=rctl)
-            return
-        if len(frame) < MIN_FRAME:
-            frame = frame + bytes(MIN_FRAME - len(frame))
-            self._count("ruc")
-        if not rctl & RCTL_LPE and len(frame) > MAX_VLAN_FRAME:
-            tr.emit(e1000x_rx_oversized, size=len(frame))
-            self._count("roc")
-            return
-        if not self._accept(frame):
-            tr.emit(e1000e_rx_flt_dropped)
-            return
-        # net_rx_pkt_attach_iovec_ex → net_rx_pkt_iovec_realloc: the packet's fragment
-        # vector is freed and allocated again, before anything checks for RX buffers.
-        site = f"net_rx_pkt_iovec_realloc in e1000e_receive_iov ({self._rx_where()})"
-        old = self._rx_vec
-        if old is not None and old.alive:
-            self.heap.free(old, site)
-        vec = self.heap.alloc("rx_pkt.vec", site, frame)
-        self._rx_vec = vec
-        total = len(frame) + self._fcs_len()
-        if self._has_rxbufs(total):
-            self._write_packet_to_guest(vec, total)
-            causes = ICR_RXT0
-            tr.emit(e1000e_rx_written_to_guest, causes=causes)
-        else:
-            causes = ICR_RXO
-            self._count("mpc")
-            tr.emit(e1000e_rx_not_written_to_guest, causes=causes)
-        self._set_interrupt_cause(causes)
-
-    def _has_rxbufs(self, total: int) -> bool:
-        bufs = self._free_descr(_RX)
-        bsize = self._rx_buf_size()
-        self.tracer.emit(
-            e1000e_rx_has_buffers, ridx=0, free_desc=bufs, total_size=total, desc_buf_size=bsize
-        )
-        return total <= bufs * bsize
-
-    def _write_packet_to_guest(self, vec: SimObject, total: int) -> None:
-        """Copy the packet into RX buffers, descriptor by descriptor; every read of the
-        packet vector is a use the sim heap checks (QEMU reads ``iov->iov_len`` after each
-        ``pci_dma_write``: that is the READ of the ASAN report)."""
-        assert self.dma is not None
-        site = f"e1000e_write_packet_to_guest ({self._rx_where()})"
-        heap = self.heap
-        tr = self.tracer
-        bsize = self._rx_buf_size()
-        heap.use(vec, site)
-        assert isinstance(vec.payload, bytes)
-        size = len(vec.payload)
-        desc_offset = 0
-        iov_ofs = 0
-        while True:
-            self.engine.tick(1, self._rx_walk)
-            desc_size = min(total - desc_offset, bsize)
-            if self._ring_empty(_RX):
-                return  # QEMU returns here without updating the statistics
-            base = self._head_descr(_RX)
-            raw = self.dma.read(base, DESC_LEN).data
-            tr.emit(e1000e_rx_descr, ridx=0, base=base, len=DESC_LEN)
-            ba = int.from_bytes(raw[:8], "little")
-            is_last = False
-            written = 0
-            if ba:
-                if desc_offset < size:
-                    copy_size = min(size - desc_offset, bsize)
-                    while copy_size:
-                        heap.use(vec, site)
-                        assert isinstance(vec.payload, bytes)
-                        chunk = vec.payload[iov_ofs : iov_ofs + copy_size]
-                        self._write_to_rx_buffers(ba, written, vec, chunk)
-                        written += len(chunk)
-                        copy_size -= len(chunk)
-                        iov_ofs += len(chunk)
-                        heap.use(vec, site)  # `if (iov_ofs == iov->iov_len)` after the DMA
-                        if not chunk:
-                            break
-                    if desc_offset + desc_size >= total and total > size:
-                        # Simulate FCS checksum presence in the last descriptor (QEMU).
-                        pad = bytes(total - size)
-                        self._write_to_rx_buffers(ba, written, vec, pad)
-                        written += len(pad)
-                desc_offset += desc_size
-                is_last = desc_offset >= total
-            else:
-                tr.emit(e1000e_rx_null_descriptor)
-            status = RXD_STAT_DD | (RXD_STAT_EOP if is_last else 0)
-            self.dma.write(base, RX_DESC.pack(ba, written & 0xFFFF, 0, status, 0, 0))
-            self._ring_advance(_RX, 1)
-            if desc_offset >= total:
-                break
-        self._count("gprc")
-        self._count("tpr")
-
-    def _write_to_rx_buffers(self, ba: int, offset: int, vec: SimObject, data: bytes) -> None:
-        assert self.dma is not None
-        addr = (ba + offset) & U64
-        self.tracer.emit(
-            e1000e_rx_desc_buff_write,
-            idx=0,
-            addr=addr,
-            offset=offset,
-            source=vec.label,
-            len=len(data),
-        )
-        self.dma.write(addr, data)  # QEMU ignores the result of pci_dma_write here
-
     # -- interrupts (e1000e_set_interrupt_cause, e1000e_update_interrupt_state) ----------------
 
-    def _set_interrupt_cause(self, val: int) -> None:
+    def set_interrupt_cause(self, val: int) -> None:
+        """Raise causes in ICR and update the interrupt line or MSI."""
         r = self.regs
         icr = r.peek("icr") | (val & 0xFFFF_FFFF)
         r.poke("icr", icr)
@@ -600,18 +310,40 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
 
     # -- statistics ------------------------------------------------------------------------
 
-    def _count(self, reg: str) -> None:
+    def count(self, reg: str) -> None:
+        """Count one event in a statistics register, saturating."""
         v = self.regs.peek(reg)
         if v != 0xFFFF_FFFF:  # e1000x_inc_reg_if_not_full
             self.regs.poke(reg, v + 1)
 
+    def loopback(self) -> bool:
+        """RCTL.LBM is MAC loopback: QEMU's ``e1000e_tx_pkt_send`` tests its low bit."""
+        return bool(self.regs.field("rctl", "lbm") & 1)
+
+    def info(self) -> E1000eLiteInfo:
+        """The device's state as typed records (``info device``)."""
+        p = self.regs.peek
+        stats = StatsView(*(p(n) for n in ("gptc", "tpt", "gprc", "tpr", "mpc", "ruc", "roc")))
+        vec = self.rx.vec
+        return E1000eLiteInfo(
+            mac=":".join(f"{b:02x}" for b in self.mac),
+            loopback=self.loopback(),
+            tx=_ring_view(self.tx.ring, bool(self.regs.field("tctl", "en"))),
+            rx=_ring_view(self.rx.ring, bool(self.regs.field("rctl", "en"))),
+            interrupts=InterruptView(p("icr"), p("ims"), self.irq_level, self.msi_enabled),
+            stats=stats,
+            tx_frags=len(self.tx.frags),
+            rx_pkt_vec=vec.label if vec is not None else None,
+            wire_frames=len(self.wire),
+        )
+
     def status_lines(self) -> list[str]:
         p = self.regs.peek
-        vec = self._rx_vec
+        vec = self.rx.vec
         return [
             f"mac={':'.join(f'{b:02x}' for b in self.mac)} "
             f"tctl.en={(p('tctl') >> 1) & 1} rctl.en={(p('rctl') >> 1) & 1} "
-            f"loopback={'mac' if p('rctl') & RCTL_LBM_MAC else 'off'}",
+            f"loopback={'mac' if self.loopback() else 'off'}",
             f"tx ring: head={p('tdh')} tail={p('tdt')} len={p('tdlen')}; "
             f"rx ring: head={p('rdh')} tail={p('rdt')} len={p('rdlen')}",
             f"icr={p('icr'):#x} ims={p('ims'):#x} intx={self.irq_level} "

@@ -14,20 +14,13 @@ __all__ = ["ALIASES", "MMIO_SIZE", "E1000eLiteRegs"]
 
 MMIO_SIZE: Final = 128 * 1024
 
-# Register bits the model tests (e1000_regs.h / e1000x_regs.h)
+# Register bits (e1000_regs.h / e1000x_regs.h) that are not fields below: bits the device
+# sets itself (CTRL.RST, TARC0 enable, RAH.AV, ICR causes) and what driver.py composes. The
+# model reads RCTL, TCTL, STATUS and RAH0 by field name.
 CTRL_RST = 1 << 26
 RCTL_EN = 1 << 1
-RCTL_SBP = 1 << 2
-RCTL_UPE = 1 << 3
-RCTL_MPE = 1 << 4
-RCTL_LPE = 1 << 5
 RCTL_LBM_MAC = 0x40  # LBM bits 7:6 = 01: MAC loopback (e1000e_tx_pkt_send tests this bit)
-RCTL_BAM = 1 << 15
-RCTL_BSEX = 1 << 25
-RCTL_SECRC = 1 << 26
-RCTL_SZ_MASK = 0x3 << 16
 TCTL_EN = 1 << 1
-STATUS_LU = 1 << 1
 TARC_ENABLE = 1 << 10
 RAH_AV = 1 << 31
 

@@ -588,3 +588,81 @@ def test_without_the_guard_the_published_reproducer_crashes_the_machine() -> Non
     assert m.engine.halt is not None
     assert m.engine.halt.summary.startswith("stack overflow: 65 nested MMIO dispatches into nic0")
     assert m.engine.halt.details[1] == "  #1 nic0 e1000e-mmio+0x400 write 0xfb (4 bytes)"
+
+
+# -- info() records and the libqos-style driver -------------------------------------------
+
+
+def test_info_describes_rings_interrupts_and_counters_as_records() -> None:
+    import dataclasses
+
+    from dmamon.devices.e1000e_lite import E1000eLiteDriver, RingView
+
+    m = Machine(devices=["e1000e-lite,id=nic0"])
+    drv = E1000eLiteDriver(m)
+    drv.enable()
+    drv.setup_tx()
+    drv.queue_frame(frame(64, dst=PEER_MAC))
+    before = nic(m).info()
+    assert before.tx == RingView(TX_RING, 128, 8, 0, 0, 0, True)
+    drv.kick()
+    info = nic(m).info()
+    assert info.tx == RingView(TX_RING, 128, 8, 1, 1, 0, True)
+    assert (info.stats.gptc, info.stats.tpt, info.wire_frames) == (1, 1, 1)
+    assert info.interrupts.icr == ICR_ASSERTED | ICR_TXDW | ICR_TXQE and not info.loopback
+    data = dataclasses.asdict(info)
+    assert data["mac"] == "52:54:00:12:34:56" and data["rx"]["enabled"] is False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.mac = "x"  # type: ignore[misc]
+
+
+def test_the_driver_maps_the_bar_enables_bus_mastering_and_sends() -> None:
+    from dmamon.devices.e1000e_lite import E1000eLiteDriver
+
+    m = Machine(devices=["e1000e-lite,id=nic0"])
+    drv = E1000eLiteDriver(m)
+    drv.enable()
+    assert drv.config_read(0x04, 2) & 0x6 == 0x6
+    assert drv.config_read(0x10, 4) & ~0xF == BAR
+    drv.setup_tx()
+    sent = [frame(60 + i, dst=PEER_MAC) for i in range(3)]
+    assert [drv.send(f) for f in sent] == [0, 1, 2]
+    assert list(nic(m).wire) == sent
+    assert all(drv.tx_done(i) for i in range(3))
+    assert rd(m, 0x3810) == 3  # TDH
+
+
+def test_the_driver_loops_a_frame_back_into_its_rx_ring() -> None:
+    from dmamon.devices.e1000e_lite import E1000eLiteDriver
+
+    m = Machine(devices=["e1000e-lite,id=nic0"])
+    drv = E1000eLiteDriver(m)
+    drv.enable()
+    drv.setup_tx()
+    drv.setup_rx(RX_RING, RX_BUF, loopback=True)
+    drv.send(frame(64))
+    info = nic(m).info()
+    assert info.loopback and info.stats.gprc == 1 and info.rx.head == 1
+    assert info.rx_pkt_vec is not None and info.rx_pkt_vec.startswith("rx_pkt.vec")
+    addr, length, status, _ = RxDesc.unpack(m.memory.read(RX_RING, 16)[1])
+    assert (addr, length, status) == (RX_BUF, 68, 0x3)
+
+
+def test_driver_mistakes_are_one_line_errors() -> None:
+    from dmamon.devices.e1000e_lite import E1000eLiteDriver, E1000eLiteDriverError
+
+    m = Machine(devices=["e1000e-lite,id=nic0"])
+    with pytest.raises(E1000eLiteDriverError, match="no e1000e-lite with id 'nic9'"):
+        E1000eLiteDriver(m, "nic9")
+    with pytest.raises(E1000eLiteDriverError, match="128 KiB aligned"):
+        E1000eLiteDriver(m, bar=BAR + 0x1000)
+    drv = E1000eLiteDriver(m)
+    drv.enable()
+    drv.setup_tx()
+    drv.writel(0x0400, 0)  # TCTL.EN off: nothing is consumed
+    for _ in range(7):
+        drv.send(frame(64))
+    with pytest.raises(E1000eLiteDriverError, match="TX ring full"):
+        drv.queue_frame(frame(64))
+    with pytest.raises(E1000eLiteDriverError, match="1..2048 bytes"):
+        drv.queue_frame(b"")

@@ -57,7 +57,7 @@ from dmamon.devices.amdvi.registers import (
 from dmamon.devices.amdvi.translate import DevfnSpace, MsiWindow, Translator
 from dmamon.devices.amdvi.walk import RamCache
 from dmamon.devices.pci import STATUS, PciBus, PciDevice
-from dmamon.devices.props import Prop
+from dmamon.devices.props import DeviceProps, prop
 from dmamon.devices.regs import RegisterBank, before_write, on_write
 from dmamon.memory import (
     ConfigError,
@@ -67,7 +67,6 @@ from dmamon.memory import (
     MemoryRegion,
     MemTxAttrs,
     MemTxResult,
-    MmioOps,
     transaction,
 )
 
@@ -90,28 +89,13 @@ _OK = MemTxResult.OK
 STATUS_SIG_TARGET_ABORT = 0x0800
 
 
-@dataclass(frozen=True, slots=True)
-class AmdIommuProps:
-    """The ``-device amd-iommu`` properties (accepted as QEMU does; none is modelled).
+@dataclass(frozen=True)
+class AmdIommuProps(DeviceProps):
+    """The ``-device amd-iommu`` properties (accepted as QEMU does; none is modelled)."""
 
-    Attributes:
-        intremap: interrupt remapping (``on``, ``off``, ``auto``).
-        device_iotlb: device IOTLB.
-        pt: pass-through.
-    """
-
-    intremap: str
-    device_iotlb: bool
-    pt: bool
-
-    @classmethod
-    def parse(cls, props: dict[str, int | bool | str]) -> AmdIommuProps:
-        """The typed form of the property dict the machine built from the spec."""
-        return cls(
-            str(props.get("intremap", "auto")),
-            bool(props.get("device-iotlb", False)),
-            bool(props.get("pt", True)),
-        )
+    intremap: str = prop("auto", "interrupt remapping (accepted; not modelled)")
+    device_iotlb: bool = prop(False, "device IOTLB (accepted; not modelled)", "device-iotlb")
+    pt: bool = prop(True, "pass-through (accepted; not modelled)")
 
 
 def find_iommu(machine: Machine) -> AmdIommu | None:
@@ -130,11 +114,7 @@ class AmdIommu(PciDevice, type_name="amd-iommu"):
     device_id = 0x0000  # amdvi_init sets it to the function's own devfn (QEMU 7.2 quirk)
     class_id = 0x0806
     register_banks = (AmdviRegs,)
-    props = (
-        Prop("intremap", "str", "auto", "interrupt remapping (accepted; not modelled)"),
-        Prop("device-iotlb", "bool", False, "device IOTLB (accepted; not modelled)"),
-        Prop("pt", "bool", True, "pass-through (accepted; not modelled)"),
-    )
+    Props = AmdIommuProps
     page_walk_fix = PAGE_WALK
     fixed_placement = True  # a sysbus device in QEMU: no addr= or bus= (next free slot)
 
@@ -142,22 +122,11 @@ class AmdIommu(PciDevice, type_name="amd-iommu"):
         if find_iommu(machine) is not None:
             raise ConfigError("QEMU does not support multiple vIOMMUs for x86 yet.")
         super().__init__(machine, name, props)
-        self.settings = AmdIommuProps.parse(props)
         self.fixes = machine.engine.fixes
         self.sysmem = machine.memory
         self.regs = AmdviRegs(self)
-        self.mmio = MemoryRegion.io_region(
-            "amdvi-mmio",
-            AMDVI_MMIO_SIZE,
-            MmioOps(
-                read=self._mmio_read,
-                write=self._mmio_write,
-                valid_min=1,
-                valid_max=8,
-                impl_min=1,
-                impl_max=8,
-            ),
-            owner=self,
+        self.mmio = self.io_region(
+            "amdvi-mmio", AMDVI_MMIO_SIZE, self._mmio_read, self._mmio_write, (1, 8), (1, 8)
         )
         self.msi_window = MsiWindow(self)
         self.msi_cap = build_config(self.config, self.wmask, self._cfg_word(STATUS))

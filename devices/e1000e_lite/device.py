@@ -57,7 +57,7 @@ from dmamon.devices.e1000e_lite.tx import TxPath
 from dmamon.devices.pci.device import PciDevice
 from dmamon.devices.props import DeviceProps, prop
 from dmamon.devices.regs import RC, RO, RegisterBank, before_write, on_read, on_write
-from dmamon.memory import ConfigError, MemoryRegion, MmioOps
+from dmamon.memory import ConfigError
 
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
@@ -118,19 +118,9 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
         super().__init__(machine, name, props)
         self.mac = _parse_mac(self.properties.mac)
         self.regs = E1000eLiteRegs(self)
-        self.mmio = MemoryRegion.io_region(
-            "e1000e-mmio",
-            MMIO_SIZE,
-            # QEMU e1000e_mmio_ops: 4-byte implementation, any guest size.
-            MmioOps(
-                read=self._mmio_read,
-                write=self._mmio_write,
-                valid_min=1,
-                valid_max=0,
-                impl_min=4,
-                impl_max=4,
-            ),
-            owner=self,
+        # QEMU e1000e_mmio_ops: 4-byte implementation, any guest size.
+        self.mmio = self.io_region(
+            "e1000e-mmio", MMIO_SIZE, self._mmio_read, self._mmio_write, valid=(1, 0), impl=(4, 4)
         )
         self.init_msi(1, is_64=True)
         self.register_bar(0, self.mmio)

@@ -1321,7 +1321,7 @@ def test_properties_are_a_typed_frozen_record() -> None:
     m = Machine(devices=["amd-iommu,intremap=off,pt=off"])
     iommu = find_iommu(m)
     assert iommu is not None
-    assert iommu.settings == AmdIommuProps(intremap="off", device_iotlb=False, pt=False)
+    assert iommu.properties == AmdIommuProps(intremap="off", device_iotlb=False, pt=False)
 
 
 def test_control_bit_constants_come_from_the_register_bank() -> None:

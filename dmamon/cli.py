@@ -312,6 +312,27 @@ def main(ctx: click.Context, /, startup: str | None, **kwargs: Any) -> None:
     ctx.exit(code)
 
 
+def _script_files(
+    ctx: click.Context, param: click.Parameter, names: tuple[str, ...]
+) -> tuple[Path, ...]:
+    """Each FILE as a path: an existing file, else a shipped script of that name."""
+    from dmamon.shipped import find_shipped, shipped_names
+
+    out = []
+    for name in names:
+        path = Path(name)
+        if path.is_dir():
+            raise click.BadParameter(f"'{name}' is a directory.", ctx, param)
+        shipped = None if path.exists() else find_shipped(name)
+        if not path.exists() and shipped is None:
+            known = ", ".join(shipped_names())
+            raise click.BadParameter(
+                f"'{name}': no such file, nor a shipped script ({known}).", ctx, param
+            )
+        out.append(shipped or path)
+    return tuple(out)
+
+
 @main.command("run")
 @machine_options
 @click.option("--keep-going", "-k", is_flag=True, help="Run on after a failure and report all.")
@@ -321,12 +342,12 @@ def main(ctx: click.Context, /, startup: str | None, **kwargs: Any) -> None:
     help="Write JUnit XML: one test case per script and per assertion.",
 )
 @click.option("--echo", is_flag=True, help="Print each command before its output.")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, callback=_script_files)
 @click.pass_context
 def run(
     ctx: click.Context,
     /,
-    files: tuple[str, ...],
+    files: tuple[Path, ...],
     keep_going: bool,
     junit: str | None,
     echo: bool,
@@ -334,6 +355,7 @@ def run(
 ) -> None:
     """Run .dmamon scripts (or .qtest files) in batch mode.
 
+    FILE may also name a shipped script (tour, iommu-fault, reentrancy-edu, ...).
     Exit status: 0 when every command and assertion held, 1 otherwise, 2 for usage errors.
     Each failure is reported as FILE:LINE: message. Each file runs on a fresh machine.
     """
@@ -341,7 +363,7 @@ def run(
 
     opts = (ctx.obj or MachineOptions()).merged(_collect(kwargs))
     code = run_files(
-        [Path(f) for f in files],
+        list(files),
         lambda path: build_machine(script_options(path, opts)),
         lambda m: make_monitor(m, opts, sys.stdout, sys.stderr),
         keep_going=keep_going,

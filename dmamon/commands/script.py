@@ -33,6 +33,7 @@ from dmamon.monitor import (
 )
 from dmamon.recorder import Recorder
 from dmamon.render import plural
+from dmamon.shipped import find_shipped
 
 AREA = "Scripts"
 
@@ -99,10 +100,6 @@ def _scripted(mon: Monitor) -> tuple[str, int]:
     return mon.where()
 
 
-SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts"
-"""The scripts shipped in the package (``source tour``)."""
-
-
 def _script_path(mon: Monitor, name: str) -> tuple[Path, bool]:
     """The file ``source NAME`` runs, and whether it is a shipped script."""
     path = Path(name)
@@ -110,8 +107,8 @@ def _script_path(mon: Monitor, name: str) -> tuple[Path, bool]:
         path = mon.script_dir / path
     if path.is_file():
         return path, False
-    shipped = SCRIPTS_DIR / (name if name.endswith(".dmamon") else f"{name}.dmamon")
-    if "/" not in name and shipped.is_file():
+    shipped = find_shipped(name)
+    if shipped is not None:
         return shipped, True
     raise MonitorError(f"Could not open '{path}': No such file or directory")
 

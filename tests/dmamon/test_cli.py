@@ -134,7 +134,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _crashing_script(tmp_path: Path, expect_it: bool) -> str:
-    lab = (ROOT / "scripts/labs/reentrancy-edu.dmamon").read_text().splitlines()[:59]
+    lab = (ROOT / "dmamon/scripts/labs/reentrancy-edu.dmamon").read_text().splitlines()[:59]
     lines = [ln for ln in lab if not ln.startswith("expect")]
     if expect_it:
         lines.append("expect info status == crashed")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from dmamon.cli import main
 from dmamon.shipped import SCRIPTS_DIR, find_shipped, shipped_names
 

@@ -348,6 +348,9 @@ def parse_args(
         ArgError: a bad option, value or count (``usage: ...`` for a wrong count).
         HmpError: an expression error, with QEMU's text.
     """
+    fast = _plain_words(params, text)
+    if fast is not None:
+        return fast
     usage = usage or usage_text(name, params)
     values: dict[str, object] = {p.keyword: p.default for p in params}
     positionals = [p for p in params if not p.is_option]
@@ -370,6 +373,39 @@ def parse_args(
     missing = next((p for p in positionals[index:] if not p.optional), None)
     if missing is not None:
         raise _missing(missing, usage)
+    return values
+
+
+_PLANS: dict[int, tuple[Sequence[Param], tuple[tuple[str, ...], int] | None]] = {}
+
+
+def _word_plan(params: Sequence[Param]) -> tuple[tuple[str, ...], int] | None:
+    """For parameters that are all plain ``word`` positionals: their keywords and how many
+    are required; None for anything else (options, kinds with scanners, custom errors).
+    Remembered per parameter tuple (by identity: a command's tuple lives as long as it)."""
+    cached = _PLANS.get(id(params))
+    if cached is not None and cached[0] is params:
+        return cached[1]
+    plan: tuple[tuple[str, ...], int] | None = None
+    if not any(p.is_option or p.kind != "word" or p.error or p.choices for p in params):
+        plan = tuple(p.keyword for p in params), sum(not p.optional for p in params)
+    _PLANS[id(params)] = (params, plan)
+    return plan
+
+
+def _plain_words(params: Sequence[Param], text: str) -> dict[str, object] | None:
+    """The hot path of batch scripts (``writel ADDR VALUE``): a line of plain words for
+    plain-word parameters splits at spaces; anything unusual (quotes, ``--``, a count
+    error) returns None so the full parser reads it and reports as it does."""
+    plan = _word_plan(params)
+    if plan is None or "'" in text or '"' in text or "--" in text:
+        return None
+    keywords, required = plan
+    words = [w for w in text.replace("\t", " ").split(" ") if w]  # scan_word's spaces only
+    if not required <= len(words) <= len(keywords):
+        return None
+    values: dict[str, object] = {k: p.default for k, p in zip(keywords, params, strict=True)}
+    values.update(zip(keywords, words, strict=False))
     return values
 
 

@@ -130,6 +130,9 @@ class CommandSpec:
         return f"{names} {self.params} -- {self.summary}"
 
 
+_JSON_FLAG = re.compile(r"(^|\s)--json(\s|$)")
+_JSON_STRIP = re.compile(r"(^|\s)--json(?=\s|$)")
+
 COMMANDS: dict[str, CommandSpec] = {}
 INFO: dict[str, CommandSpec] = {}
 SUBCOMMANDS: dict[str, dict[str, CommandSpec]] = {}
@@ -143,8 +146,10 @@ def _declared(
 ) -> Handler:
     """The raw-string entry point of a declared command: parse, then call ``handler``."""
 
+    base = label.partition("|")[0]
+
     def run(mon: Monitor, text: str) -> None:
-        subs = SUBCOMMANDS.get(label.partition("|")[0])
+        subs = SUBCOMMANDS.get(base)
         if subs and text.strip():
             try:
                 word, end = scan_word(text, len(text) - len(text.lstrip()))
@@ -157,7 +162,7 @@ def _declared(
             sub.func(mon, text[end:])
             return
         try:
-            kwargs = parse_args(mon, label.partition("|")[0], spec_args, text, usage)
+            kwargs = parse_args(mon, base, spec_args, text, usage)
         except ArgError as e:
             raise MonitorError(str(e) if e.bare else f"{label}: {e}") from None
         handler(mon, **kwargs)
@@ -445,9 +450,9 @@ class Monitor:
         self.value = None
         self.data = None
         self.json = False
-        if spec.area != "Scripts" and re.search(r"(^|\s)--json(\s|$)", rest):
+        if "--json" in rest and spec.area != "Scripts" and _JSON_FLAG.search(rest):
             self.json = True
-            rest = re.sub(r"(^|\s)--json(?=\s|$)", " ", rest).strip()
+            rest = _JSON_STRIP.sub(" ", rest).strip()
         try:
             spec.func(self, rest)
         except MonitorError as e:

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 
 from dmamon.devices.common import HeadTailRing
 from dmamon.devices.e1000e_lite.descriptors import DESC_LEN, RxDesc, TxDesc
-from dmamon.devices.e1000e_lite.info import E1000eLiteInfo, InterruptView, RingView, StatsView
 from dmamon.devices.e1000e_lite.regs import (
     ALIASES,
     CTRL_RST,
@@ -60,6 +59,7 @@ from dmamon.devices.regs import RC, RO, RegisterBank, before_write, on_read, on_
 from dmamon.memory import ConfigError
 
 if TYPE_CHECKING:
+    from dmamon.devices.e1000e_lite.info import E1000eLiteInfo, RingView
     from dmamon.devices.machine import Machine
 
 __all__ = ["E1000eLite", "E1000eLiteProps", "E1000eLiteRegs", "RxDesc", "TxDesc"]
@@ -88,6 +88,8 @@ class E1000eLiteProps(DeviceProps):
 
 
 def _ring_view(ring: HeadTailRing, enabled: bool) -> RingView:
+    from dmamon.devices.e1000e_lite.info import RingView  # records load on first use
+
     s = ring.state()
     n = s.length // DESC_LEN
     return RingView(s.base, s.length, n, s.head, s.tail, ring.free_count(), enabled)
@@ -312,6 +314,8 @@ class E1000eLite(PciDevice, type_name="e1000e-lite"):
 
     def info(self) -> E1000eLiteInfo:
         """The device's state as typed records (``info device``)."""
+        from dmamon.devices.e1000e_lite.info import E1000eLiteInfo, InterruptView, StatsView
+
         p = self.regs.peek
         stats = StatsView(*(p(n) for n in ("gptc", "tpt", "gprc", "tpr", "mpc", "ruc", "roc")))
         vec = self.rx.vec

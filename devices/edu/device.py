@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dmamon.devices.edu import trace_events as ev
-from dmamon.devices.edu.info import EduInfo, edu_info
 from dmamon.devices.edu.regs import EduRegs
 from dmamon.devices.pci.device import PciDevice
 from dmamon.devices.props import DeviceProps, prop
@@ -24,6 +23,7 @@ from dmamon.devices.regs import WO, RegisterBank, before_write, on_write
 from dmamon.memory import DmaMapping, MachineHalt, declare_fix
 
 if TYPE_CHECKING:
+    from dmamon.devices.edu.info import EduInfo
     from dmamon.devices.machine import Machine
 
 __all__ = ["EDU_BOUNDS", "Edu", "EduProps", "EduRegs"]
@@ -105,6 +105,8 @@ class Edu(PciDevice, type_name="edu"):
 
     def info(self) -> EduInfo:
         """Registers, DMA engine and PCI function as `EduInfo` records."""
+        from dmamon.devices.edu.info import edu_info  # records load on first use
+
         return edu_info(self)
 
     @property

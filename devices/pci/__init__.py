@@ -5,6 +5,9 @@
 00:1f.x, and ``info`` the typed records of ``PciDevice.info()``.
 """
 
+from typing import TYPE_CHECKING
+
+from dmamon.devices.lazy import lazy_exports
 from dmamon.devices.pci.bridge import PciBridge, PciBridgeProps
 from dmamon.devices.pci.device import (
     BAR_UNMAPPED,
@@ -35,7 +38,9 @@ from dmamon.devices.pci.device import (
     devfn,
 )
 from dmamon.devices.pci.ich9 import Ich9Ahci, Ich9Lpc, Ich9Smbus
-from dmamon.devices.pci.info import BarRecord, BridgeInfo, BridgeWindow, PciInfo
+
+if TYPE_CHECKING:
+    from dmamon.devices.pci.info import BarRecord, BridgeInfo, BridgeWindow, PciInfo
 
 __all__ = [
     "BAR_UNMAPPED",
@@ -74,3 +79,8 @@ __all__ = [
     "PciInfo",
     "devfn",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {"BarRecord": "info", "BridgeInfo": "info", "BridgeWindow": "info", "PciInfo": "info"},
+)

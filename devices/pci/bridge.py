@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dmamon.devices.pci.device import COMMAND, COMMAND_IO, COMMAND_MEMORY, STATUS, PciBus, PciDevice
-from dmamon.devices.pci.info import BridgeInfo, BridgeWindow
 from dmamon.devices.props import DeviceProps, build_props, prop
 from dmamon.memory import ConfigError, MemoryRegion, transaction
 
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
+    from dmamon.devices.pci.info import BridgeInfo
 
 __all__ = ["PciBridge", "PciBridgeProps"]
 
@@ -252,6 +252,8 @@ class PciBridge(PciDevice, type_name="pci-bridge"):
         super().unplug()
 
     def info(self) -> BridgeInfo:
+        from dmamon.devices.pci.info import BridgeInfo, BridgeWindow  # loaded on first use
+
         """The bridge's function, secondary bus number, open windows and what is behind."""
         windows = []
         for kind in ("io", "mem", "pref"):

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, ClassVar
 
 from dmamon.devices.base import Device
 from dmamon.devices.pci import trace_events as ev
-from dmamon.devices.pci.info import PciInfo, pci_info
 from dmamon.memory import (
     AddressSpace,
     ConfigError,
@@ -28,6 +27,7 @@ from dmamon.memory import (
 
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
+    from dmamon.devices.pci.info import PciInfo
 
 __all__ = ["Bar", "HostBridge", "PciBus", "PciDevice", "PciHost", "devfn"]
 
@@ -358,6 +358,8 @@ class PciDevice(Device):
 
     def pci_info(self) -> PciInfo:
         """PCI identity, COMMAND/STATUS and BARs (types with more to say wrap it)."""
+        from dmamon.devices.pci.info import pci_info  # records load on first use
+
         return pci_info(self)
 
     def post_load(self) -> None:

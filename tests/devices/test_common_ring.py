@@ -65,3 +65,9 @@ def test_unimp_field_writes_are_logged_by_the_owner() -> None:
     assert regs.peek("ctl") == 0x1
     assert owner.logged == ["dev0: ctl.vfe = 0x1 written (not modelled)"]
     assert RingRegs.lookup("ctl") is not None and RingRegs.lookup("ctl").unimp_mask == 0x2  # type: ignore[union-attr]
+
+
+def test_every_name_the_walker_package_exports_loads_on_first_use() -> None:
+    import dmamon.devices.common as common
+
+    assert all(getattr(common, name) is not None for name in common.__all__)

@@ -376,19 +376,23 @@ def parse_args(
     return values
 
 
-_PLANS: dict[int, tuple[Sequence[Param], tuple[tuple[str, ...], int] | None]] = {}
+_Plan = tuple[tuple[str, ...], int, dict[str, object]]
+_PLANS: dict[int, tuple[Sequence[Param], _Plan | None]] = {}
 
 
-def _word_plan(params: Sequence[Param]) -> tuple[tuple[str, ...], int] | None:
-    """For parameters that are all plain ``word`` positionals: their keywords and how many
-    are required; None for anything else (options, kinds with scanners, custom errors).
-    Remembered per parameter tuple (by identity: a command's tuple lives as long as it)."""
+def _word_plan(params: Sequence[Param]) -> _Plan | None:
+    """For parameters that are all plain ``word`` positionals: their keywords, how many are
+    required and their defaults; None for anything else (options, kinds with scanners,
+    custom errors). Remembered per parameter tuple (by identity: it lives as long as its
+    command)."""
     cached = _PLANS.get(id(params))
     if cached is not None and cached[0] is params:
         return cached[1]
-    plan: tuple[tuple[str, ...], int] | None = None
+    plan: _Plan | None = None
     if not any(p.is_option or p.kind != "word" or p.error or p.choices for p in params):
-        plan = tuple(p.keyword for p in params), sum(not p.optional for p in params)
+        keywords = tuple(p.keyword for p in params)
+        defaults = {p.keyword: p.default for p in params}
+        plan = keywords, sum(not p.optional for p in params), defaults
     _PLANS[id(params)] = (params, plan)
     return plan
 
@@ -400,11 +404,15 @@ def _plain_words(params: Sequence[Param], text: str) -> dict[str, object] | None
     plan = _word_plan(params)
     if plan is None or "'" in text or '"' in text or "--" in text:
         return None
-    keywords, required = plan
-    words = [w for w in text.replace("\t", " ").split(" ") if w]  # scan_word's spaces only
+    keywords, required, defaults = plan
+    if "\t" in text:
+        text = text.replace("\t", " ")
+    words = text.split(" ")
+    if "" in words:  # runs of spaces, or an empty line
+        words = [w for w in words if w]
     if not required <= len(words) <= len(keywords):
         return None
-    values: dict[str, object] = {k: p.default for k, p in zip(keywords, params, strict=True)}
+    values = defaults.copy()
     values.update(zip(keywords, words, strict=False))
     return values
 

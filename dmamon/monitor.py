@@ -469,11 +469,10 @@ class Monitor:
             payload = self.data if self.data is not None else {"output": self.output}
             self.out_stream.write(json.dumps(payload, sort_keys=True) + "\n")
         self.json = False
-        if self.recording is not None and not name.startswith("record") and not self.failed:
+        if self.recording is not None and not self.failed and not name.startswith("record"):
             self.recording.write(text + "\n")
             self.recording.flush()
-        if self.machine.run_state == "running":
-            self.machine.after_command()
+        self.machine.after_command()  # a no-op unless the machine is running
         if not is_assertion:
             self.prev_output = self.output
         return not self.failed

@@ -71,9 +71,10 @@ def _make(name: str) -> None:
     usage = QTEST_COMMANDS[name]
     raw = _RAW_ARGS.get(name, set())
     params = _params(name)
+    keys = tuple(p.keyword for p in params)
 
     def run(mon: Monitor, **given: str | None) -> None:
-        words = [w for w in (given[p.keyword] for p in params) if w is not None]
+        words = [w for w in (given[k] for k in keys) if w is not None]
         out = [name]
         for i, w in enumerate(words):
             # numbers may be HMP expressions and symbols; plain numbers pass unchanged

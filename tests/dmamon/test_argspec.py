@@ -7,6 +7,8 @@ import io
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from monitor_session import make_monitor, run_lines
 
 from dmamon.argspec import ArgError, arg, completion_kind, flag, option, parse_args, usage_text
@@ -240,3 +242,27 @@ def test_reg_completion_comes_from_the_subcommand_specs() -> None:
     assert spec.completion_kind(["read", "edu0", "status", "--peek"]) == ""
     assert spec.completion_kind(["write", "edu0", "status"]) == "reg-field"
     assert COMMANDS["info"].completion_kind(["trace-events"]) == "event-pattern"
+
+
+_WORDS = (arg("a"), arg("b", optional=True), arg("c", optional=True, default="d"))
+
+
+@given(st.text(alphabet=" \tab'\"-x0", max_size=12))
+def test_the_plain_word_fast_path_reads_a_line_as_the_full_parser_does(text: str) -> None:
+    import dmamon.argspec as argspec
+
+    mon, _ = make_monitor()
+
+    def parse() -> object:
+        try:
+            return parse_args(mon, "cmd", _WORDS, text, "cmd A [B [C]]")
+        except ArgError as e:
+            return str(e)
+
+    fast = parse()
+    real = argspec._plain_words
+    argspec._plain_words = lambda params, text: None  # type: ignore[assignment]
+    try:
+        assert parse() == fast
+    finally:
+        argspec._plain_words = real

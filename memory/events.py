@@ -60,7 +60,7 @@ class MachineEvent:
         return self.NAME
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RunStateChanged(MachineEvent):
     """The run state moved (``running``, ``paused``, ``prelaunch``, ``crashed``, ...).
 
@@ -72,7 +72,7 @@ class RunStateChanged(MachineEvent):
     new: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ResetEvent(MachineEvent):
     """A system reset (QMP ``RESET``)."""
 
@@ -81,7 +81,7 @@ class ResetEvent(MachineEvent):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ShutdownEvent(MachineEvent):
     """The machine is shutting down (QMP ``SHUTDOWN``)."""
 
@@ -90,7 +90,7 @@ class ShutdownEvent(MachineEvent):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MachineHalted(MachineEvent):
     """A modelled device crash or hang stopped the machine."""
 
@@ -98,7 +98,7 @@ class MachineHalted(MachineEvent):
     halt: MachineHalt
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ReentrancyBlocked(MachineEvent):
     """The re-entrancy guard refused an access into a device already in I/O."""
 
@@ -109,7 +109,7 @@ class ReentrancyBlocked(MachineEvent):
     is_write: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class IommuFaulted(MachineEvent):
     """An IOMMU refused a translation."""
 
@@ -117,7 +117,7 @@ class IommuFaulted(MachineEvent):
     fault: IOMMUFault
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DmaFailed(MachineEvent):
     """A device's DMA read or write did not fully succeed (hole, refused translation,
     bus mastering off)."""
@@ -132,7 +132,7 @@ class DmaFailed(MachineEvent):
     fail_addr: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NamedEvent(MachineEvent):
     """An event by name with a free payload (for publishers with no class of their own)."""
 

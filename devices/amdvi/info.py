@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EventRecord:
     """An event the IOMMU raised, and what became of it.
 
@@ -41,7 +41,7 @@ class EventRecord:
     outcome: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CommandRecord:
     """A command the IOMMU executed (``cmd#seq``).
 
@@ -60,7 +60,7 @@ class CommandRecord:
     outcome: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DeviceView:
     """One requester ID as ``info iommu`` lists it.
 
@@ -78,7 +78,7 @@ class DeviceView:
     translated: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DomainView:
     """One DomainID in use by valid device table entries.
 
@@ -95,7 +95,7 @@ class DomainView:
     iotlb_entries: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RegisterView:
     """One register for ``info iommu``.
 
@@ -114,7 +114,7 @@ class RegisterView:
     doc: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InternalState:
     """QEMU's internal copies (``AMDVIState``), which can differ from the registers.
 
@@ -159,7 +159,7 @@ class InternalState:
     stalled: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AmdIommuInfo:
     """Everything ``info device`` shows about the IOMMU.
 

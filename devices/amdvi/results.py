@@ -13,7 +13,7 @@ class DriverError(ValueError):
     """What was asked of the driver cannot be done (bad arguments, nothing set up)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InvalidationResult:
     """Commands queued in the command buffer, and whether the IOMMU has finished them.
 
@@ -34,7 +34,7 @@ class InvalidationResult:
     queued: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MapResult:
     """What :meth:`AmdIommuDriver.map` or ``unmap`` wrote.
 

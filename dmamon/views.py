@@ -4,30 +4,13 @@ dmamon's own tables (registers, fixes, devices). Text in, text out: unit-tested 
 from __future__ import annotations
 
 from dmamon.devices import Device, Machine, PciDevice
-from dmamon.devices.pci import BAR_UNMAPPED, INTERRUPT_LINE
+from dmamon.devices.pci import BAR_UNMAPPED, CLASS_DESCRIPTIONS, INTERRUPT_LINE
 from dmamon.devices.regs import RegisterBank
 from dmamon.memory import FixSwitch
 
 __all__ = ["fixes_lines", "pci_lines", "qtree_lines", "registers_lines", "sentence_case"]
 
 _U64 = (1 << 64) - 1
-
-# QEMU hw/pci/pci.c pci_class_descriptions (the classes dmamon's devices use)
-_CLASS_NAMES = {
-    0x0100: "SCSI controller",
-    0x0106: "SATA controller",
-    0x0200: "Ethernet controller",
-    0x0300: "VGA controller",
-    0x0600: "Host bridge",
-    0x0601: "ISA bridge",
-    0x0604: "PCI bridge",
-    0x0C03: "USB controller",
-    0x0C05: "SMBus",
-}
-
-
-def _class_name(class_id: int) -> str | None:
-    return _CLASS_NAMES.get(class_id)
 
 
 def _ids(d: PciDevice) -> tuple[int, int]:
@@ -41,7 +24,7 @@ def pci_lines(machine: Machine) -> list[str]:
     out: list[str] = []
     for d in machine.pci_devices():
         out.append(f"  Bus {d.bus.number:2d}, device {d.slot:3d}, function {d.func}:")
-        name = _class_name(d.class_id)
+        name = CLASS_DESCRIPTIONS.get(d.class_id)
         label = name if name else f"Class {d.class_id:04d}"
         vendor, device = _ids(d)
         out.append(f"    {label}: PCI device {vendor:04x}:{device:04x}")
@@ -71,7 +54,7 @@ def _qtree_device(d: Device, indent: str) -> list[str]:
         out.append(f"{indent}  {k} = {v}")
     if isinstance(d, PciDevice):
         out.append(f"{indent}  addr = {d.slot:02x}.{d.func:x}")
-        name = _class_name(d.class_id) or f"Class {d.class_id:04x}"
+        name = CLASS_DESCRIPTIONS.get(d.class_id) or f"Class {d.class_id:04x}"
         out.append(
             f"{indent}  class {name}, addr {d.bus.number:02x}:{d.slot:02x}.{d.func:x}, "
             f"pci id {_ids(d)[0]:04x}:{_ids(d)[1]:04x} "

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from dmamon.devices.lazy import lazy_exports
 from dmamon.devices.pci.bridge import PciBridge, PciBridgeProps
+from dmamon.devices.pci.classes import CLASS_DESCRIPTIONS
 from dmamon.devices.pci.device import (
     BAR_UNMAPPED,
     BASE_ADDRESS_0,
@@ -46,6 +47,7 @@ __all__ = [
     "BAR_UNMAPPED",
     "BASE_ADDRESS_0",
     "CAPABILITY_LIST",
+    "CLASS_DESCRIPTIONS",
     "CLASS_DEVICE",
     "CLASS_PROG",
     "COMMAND",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dmamon.devices.pci import BAR_UNMAPPED, INTERRUPT_LINE
+from dmamon.devices.pci import BAR_UNMAPPED, CLASS_DESCRIPTIONS, INTERRUPT_LINE
 from dmamon.qmp.base import JsonValue
 from dmamon.qmp.commands import Args, qmp_command
 
@@ -15,19 +15,6 @@ if TYPE_CHECKING:
     from dmamon.qmp.session import QmpSession
 
 __all__: list[str] = []
-
-# hw/pci/pci.c pci_class_descriptions, the classes dmamon's devices use
-_CLASS_DESC = {
-    0x0100: "SCSI controller",
-    0x0106: "SATA controller",
-    0x0200: "Ethernet controller",
-    0x0300: "VGA controller",
-    0x0600: "Host bridge",
-    0x0601: "ISA bridge",
-    0x0604: "PCI bridge",
-    0x0C03: "USB controller",
-    0x0C05: "SMBus",
-}
 
 
 def _word(cfg: bytes | bytearray, off: int) -> int:
@@ -95,7 +82,7 @@ def _device(d: PciDevice) -> dict[str, JsonValue]:
     """PciDeviceInfo, members in schema order."""
     c = d.config
     cls: dict[str, JsonValue] = {}
-    desc = _CLASS_DESC.get(d.class_id)
+    desc = CLASS_DESCRIPTIONS.get(d.class_id)
     if desc is not None:
         cls["desc"] = desc
     cls["class"] = d.class_id

@@ -16,7 +16,6 @@ __all__ = [
     "bsd_checksum",
     "checksum_line",
     "dump_chunks",
-    "fold_frames",
     "memory_dump",
     "plural",
     "port_value",
@@ -217,43 +216,6 @@ def checksum_line(value: int) -> str:
         The text, without a newline.
     """
     return f"{value:05d}"
-
-
-# --- crash reports -------------------------------------------------------------------------
-
-_FRAME = re.compile(r"^(\s*)#(\d+) (.*)$")
-
-
-def fold_frames(lines: list[str]) -> list[str]:
-    """Fold runs of identical dispatch frames of a crash report into one line.
-
-    ``#0 edu1 edu-mmio+0x98 write 0x3`` repeated 65 times becomes
-    ``#0..#64 (65×) edu1 edu-mmio+0x98 write 0x3``; other lines pass unchanged.
-    """
-    out: list[str] = []
-    run: list[re.Match[str]] = []
-
-    def flush() -> None:
-        if len(run) == 1:
-            out.append(run[0].group(0))
-        elif run:
-            first, last = run[0], run[-1]
-            out.append(
-                f"{first.group(1)}#{first.group(2)}..#{last.group(2)} ({len(run)}×) "
-                f"{first.group(3)}"
-            )
-        run.clear()
-
-    for line in lines:
-        m = _FRAME.match(line)
-        if m is None or (run and m.group(3) != run[0].group(3)):
-            flush()
-        if m is None:
-            out.append(line)
-        else:
-            run.append(m)
-    flush()
-    return out
 
 
 # --- counts --------------------------------------------------------------------------------

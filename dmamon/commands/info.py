@@ -17,7 +17,6 @@ from dmamon.monitor import (
 )
 from dmamon.pcimap import pci_state_lines
 from dmamon.qom import QomError, qom_get, qom_list, qom_tree_lines
-from dmamon.render import fold_frames
 from dmamon.views import fixes_lines, pci_lines, qtree_lines, registers_lines
 
 
@@ -52,7 +51,7 @@ def info_status(mon: Monitor) -> None:
     }
     mon.out(f"VM status: {m.status()}")
     if halt is not None:
-        for line in fold_frames([line.strip() for line in halt.report()]):
+        for line in (line.strip() for line in halt.report()):
             mon.out(f"  {line}")
         mon.out("  (system_reset brings the machine back)")
 

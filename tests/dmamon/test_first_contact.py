@@ -6,9 +6,8 @@ QEMU 7.2.22 output quoted here was recorded from ``qemu-system-x86_64 -M q35 -di
 
 from __future__ import annotations
 
+from dmamon.memory.errors import fold_frame_lines
 from monitor_session import make_monitor, run_lines
-
-from dmamon.render import fold_frames
 
 MAP_EDU0 = ("o /w 0xcf8 0x80000810", "o /w 0xcfc 0xfe000000", "o /w 0xcf8 0x80000804")
 ENABLE = "o /h 0xcfc 6"
@@ -107,7 +106,7 @@ def test_crash_report_folds_repeated_frames() -> None:
 
 def test_fold_frames_keeps_distinct_frames() -> None:
     lines = ["head", "#0 a", "#1 a", "#2 b", "tail"]
-    assert fold_frames(lines) == ["head", "#0..#1 (2×) a", "#2 b", "tail"]
+    assert fold_frame_lines(lines) == ["head", "#0..#1 (2×) a", "#2 b", "tail"]
 
 
 def test_reg_with_swapped_arguments_suggests_the_swap() -> None:

@@ -107,6 +107,8 @@ class Machine:
         self.devices: dict[str, Device] = {}
         self.irq_listeners: list[Callable[[int, int], None]] = []
         self.gsi_levels: dict[int, int] = {}
+        # rising edges per GSI, as QEMU's ioapic_stat_update_irq counts them (info irq)
+        self.irq_counts: dict[int, int] = {}
         self.msi_log: list[tuple[int, int]] = []
         self.reset_count = 0
         self.builtin: list[PciDevice] = []
@@ -402,6 +404,8 @@ class Machine:
     def route_intx(self, dev: PciDevice, level: int) -> None:
         """A function's INTx changed level."""
         gsi = self.gsi_of(dev)
+        if level and not self.gsi_levels.get(gsi):
+            self.irq_counts[gsi] = self.irq_counts.get(gsi, 0) + 1
         self.gsi_levels[gsi] = level
         self.engine.tracer.emit(
             ev.pci_irq,

@@ -1,7 +1,7 @@
 """The sticky gdb-style /fmt argument (dmamon/dumpfmt.py).
 
-"run1"/"run4" are shared/reference/qemu-transcripts/run1-q35-intel-iommu.txt and
-run4-pmemsave-print-edu.txt; "observed" means checked against qemu-system-x86_64 7.2.22.
+"run1"/"run4" are quoted inline from recorded QEMU 7.2 sessions (q35 with intel-iommu;
+pmemsave and print on edu); "observed" means checked against qemu-system-x86_64 7.2.22.
 """
 
 from __future__ import annotations

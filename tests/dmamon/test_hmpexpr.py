@@ -1,7 +1,8 @@
 """HMP expression evaluator (dmamon/hmpexpr.py).
 
-Strings marked "run1"/"run4"/"run6" come from shared/reference/qemu-transcripts/
-run1-q35-intel-iommu.txt, run4-pmemsave-print-edu.txt and run6-log-mask-and-sum.txt.
+Strings marked "run1"/"run4"/"run6" are quoted from recorded QEMU 7.2 monitor sessions
+(run1: q35 with intel-iommu, run4: pmemsave and print on edu, run6: log mask and sum);
+the expected text lives in this file, nothing outside the repository is read.
 Those marked "observed" were checked against qemu-system-x86_64 7.2.22 (Debian) through
 human-monitor-command while this module was written.
 """

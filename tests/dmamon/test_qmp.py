@@ -1,8 +1,8 @@
 """The QMP server: protocol through ``QmpSession.feed``, sockets, and the unmodified
 ``qemu.qmp`` client and ``qmp-shell`` driving it (as the QEMU transcripts show them doing).
 
-Expected bytes are QEMU 7.2's, from ``../shared/reference/qemu-transcripts/qmp-raw-*.txt``
-and from probing ``qemu-system-x86_64`` 7.2; the differential tests at the end replay
+Expected bytes are QEMU 7.2's, quoted inline from recorded raw QMP socket sessions and
+from probing ``qemu-system-x86_64`` 7.2; the differential tests at the end replay
 inputs against QEMU itself when it is installed.
 """
 

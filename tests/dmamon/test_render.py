@@ -1,8 +1,8 @@
 """x/xp/print/i/sum renderers (dmamon/render.py), byte for byte against QEMU 7.2.
 
-Transcripts are in shared/reference/qemu-transcripts/: run1-q35-intel-iommu.txt (run1),
-run2-trace-and-log.txt (run2), run4-pmemsave-print-edu.txt (run4) and
-run6-log-mask-and-sum.txt (run6). "observed" lines were produced by qemu-system-x86_64 7.2.22
+Expected text is quoted inline from recorded QEMU 7.2 sessions: run1 (q35 with
+intel-iommu), run2 (trace and log), run4 (pmemsave and print on edu) and run6 (log mask
+and sum). "observed" lines were produced by qemu-system-x86_64 7.2.22
 (Debian) through human-monitor-command while this module was written.
 """
 

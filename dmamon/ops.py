@@ -108,7 +108,8 @@ def reg_read(
     if peek:
         return bank.peek(info.name)
     box: list[int] = []
-    as_guest(dev, machine.engine, lambda: box.append(bank.read(info.offset, info.size)))
+    frame = _guest_frame(dev, bank, info.offset, None, info.size)
+    as_guest(dev, machine.engine, lambda: box.append(bank.read(info.offset, info.size)), frame)
     return box[0] if box else 0
 
 

@@ -28,6 +28,7 @@ from dmamon.memory import (
 if TYPE_CHECKING:
     from dmamon.devices.machine import Machine
     from dmamon.devices.pci.info import PciInfo
+    from dmamon.memory import TraceEvent
 
 __all__ = ["Bar", "HostBridge", "PciBus", "PciDevice", "PciHost", "devfn"]
 
@@ -369,11 +370,10 @@ class PciDevice(Device):
 
     # -- config access ---------------------------------------------------------------------
 
-    def config_read(self, addr: int, length: int) -> int:
-        """Read ``length`` bytes of config space (QEMU ``pci_default_read_config``)."""
-        val = int.from_bytes(self.config[addr : addr + length], "little")
+    def _trace_cfg(self, event: TraceEvent, addr: int, val: int) -> None:
+        """QEMU's ``pci_cfg_read``/``pci_cfg_write`` trace line for this function."""
         self.tracer.emit(
-            ev.pci_cfg_read,
+            event,
             dev=self.type_name,
             bus=self.bus.number,
             slot=self.slot,
@@ -381,19 +381,16 @@ class PciDevice(Device):
             offs=addr,
             val=val,
         )
+
+    def config_read(self, addr: int, length: int) -> int:
+        """Read ``length`` bytes of config space (QEMU ``pci_default_read_config``)."""
+        val = int.from_bytes(self.config[addr : addr + length], "little")
+        self._trace_cfg(ev.pci_cfg_read, addr, val)
         return val
 
     def config_write(self, addr: int, val: int, length: int) -> None:
         """Write config space through the masks, then update BARs and bus mastering."""
-        self.tracer.emit(
-            ev.pci_cfg_write,
-            dev=self.type_name,
-            bus=self.bus.number,
-            slot=self.slot,
-            func=self.func,
-            offs=addr,
-            val=val,
-        )
+        self._trace_cfg(ev.pci_cfg_write, addr, val)
         for i in range(length):
             a = addr + i
             b = (val >> (8 * i)) & 0xFF

@@ -277,13 +277,12 @@ def _regex(args: str, name: str) -> re.Pattern[str]:
     args=_REGEX,
 )
 def expect_output(mon: Monitor, *, regex: str) -> None:
-    args = regex
-    rx = _regex(args, "expect-output")
+    rx = _regex(regex, "expect-output")
     lines = mon.prev_output
     ok = any(rx.search(line) for line in lines)
     _note(
         mon,
-        f"expect-output {args}",
+        f"expect-output {regex}",
         None
         if ok
         else f"expect-output: no output line of the previous command matches /{rx.pattern}/",
@@ -298,12 +297,11 @@ def expect_output(mon: Monitor, *, regex: str) -> None:
     args=_REGEX,
 )
 def expect_log(mon: Monitor, *, regex: str) -> None:
-    args = regex
-    rx = _regex(args, "expect-log")
+    rx = _regex(regex, "expect-log")
     ok = any(rx.search(r.text) for r in mon.records_since_previous())
     _note(
         mon,
-        f"expect-log {args}",
+        f"expect-log {regex}",
         None
         if ok
         else f"expect-log: no log or trace line since the previous command matches /{rx.pattern}/",
@@ -318,12 +316,11 @@ def expect_log(mon: Monitor, *, regex: str) -> None:
     args=_REGEX,
 )
 def expect_no_log(mon: Monitor, *, regex: str) -> None:
-    args = regex
-    rx = _regex(args, "expect-no-log")
+    rx = _regex(regex, "expect-no-log")
     hits = [r.text for r in mon.records_since_previous() if rx.search(r.text)]
     _note(
         mon,
-        f"expect-no-log {args}",
+        f"expect-no-log {regex}",
         None if not hits else f"expect-no-log: /{rx.pattern}/ matched: {hits[0]}",
     )
 
